@@ -1,0 +1,238 @@
+"""The OpenAPI document, built from the same pydantic models the routes validate with.
+
+Each route is described once, in OPERATIONS; a test checks that every route Flask serves is
+described here and the reverse.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from html import escape
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from mailprobe import __version__
+from mailprobe.models import Job, JobPage, SmtpTestRequest, Status
+
+PREFIXES = ("", "/admin/v1")
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    responses: dict[int, tuple[str, type[BaseModel] | None]]
+    body: type[BaseModel] | None = None
+    permission: str | None = None
+    parameters: list[dict[str, Any]] = field(default_factory=list)
+    description: str = ""
+
+
+_PREFER = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "description": "RFC 7240 `wait=N` (N ≤ 30): wait up to N s for the job to end.",
+    "schema": {"type": "string", "pattern": r"^\s*wait\s*=\s*\d+\s*$"},
+}
+_JOB_ID = {
+    "name": "jobId",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$"},
+}
+
+OPERATIONS: list[Operation] = [
+    Operation(
+        "post",
+        "/email/smtp/_test",
+        "testSmtpProvider",
+        "Test an SMTP provider",
+        body=SmtpTestRequest,
+        permission="smtp.test",
+        parameters=[_PREFER],
+        description="Validates the request, enqueues a job and answers at once with it "
+        "(202). With `Prefer: wait=N`, answers 200 with the ended job if it ends in time.",
+        responses={
+            200: ("The job ended within Prefer: wait", Job),
+            202: ("The job, queued; Location points at it", Job),
+        },
+    ),
+    Operation(
+        "get",
+        "/email/smtp/_test/{jobId}",
+        "getSmtpTest",
+        "Read a test job (long poll)",
+        permission="smtp.read",
+        parameters=[_JOB_ID, _PREFER],
+        description="With `Prefer: wait=N`, answers as soon as the job ends, or after N s "
+        "with its current state.",
+        responses={200: ("The job", Job), 404: ("No such job for this tenant", Status)},
+    ),
+    Operation(
+        "get",
+        "/email/smtp/_test",
+        "listSmtpTests",
+        "List the tenant's test jobs, newest first",
+        permission="smtp.read",
+        parameters=[
+            {
+                "name": "status",
+                "in": "query",
+                "required": False,
+                "schema": {
+                    "type": "string",
+                    "enum": ["queued", "running", "retrying", "succeeded", "failed"],
+                },
+            },
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+            },
+            {
+                "name": "cursor",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$"},
+            },
+        ],
+        responses={200: ("A page of jobs; pass nextCursor as cursor for the next", JobPage)},
+    ),
+    Operation(
+        "get",
+        "/healthz",
+        "healthz",
+        "The process is alive",
+        responses={200: ("Alive", None)},
+    ),
+    Operation(
+        "get",
+        "/readyz",
+        "readyz",
+        "Redis is reachable and a worker is alive",
+        responses={200: ("Ready", None), 503: ("Not ready", Status)},
+    ),
+    Operation(
+        "get", "/openapi.json", "openapi", "This document", responses={200: ("OpenAPI", None)}
+    ),
+    Operation(
+        "get", "/docs", "docs", "A browsable page of this document", responses={200: ("HTML", None)}
+    ),
+]
+
+_COMMON_ERRORS = {
+    400: "Invalid argument (with fieldViolations) or failed precondition",
+    401: "No key, an unknown key or a revoked key",
+    403: "The key lacks the permission, or the destination is refused by policy",
+    413: "The body is larger than the limit",
+    415: "The body is not application/json",
+    503: "Redis is unreachable; Retry-After says when to try again",
+}
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(model: type[BaseModel] | None) -> dict[str, Any]:
+    schema: dict[str, Any] = _ref(model) if model else {"type": "object"}
+    return {"application/json": {"schema": schema}}
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    models: list[type[BaseModel]] = [SmtpTestRequest, Job, JobPage, Status]
+    _, defs = models_json_schema(
+        [(m, "validation" if m is SmtpTestRequest else "serialization") for m in models],
+        by_alias=True,
+        ref_template="#/components/schemas/{model}",
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        responses: dict[str, Any] = {
+            str(code): {"description": text, "content": _json(model)}
+            for code, (text, model) in op.responses.items()
+        }
+        if op.permission:
+            for code, text in _COMMON_ERRORS.items():
+                if code in (413, 415) and op.body is None:
+                    continue
+                responses.setdefault(str(code), {"description": text, "content": _json(Status)})
+        item: dict[str, Any] = {
+            "operationId": op.operation_id,
+            "summary": op.summary,
+            "responses": responses,
+        }
+        if op.description:
+            item["description"] = op.description
+        if op.parameters:
+            item["parameters"] = op.parameters
+        if op.body is not None:
+            item["requestBody"] = {"required": True, "content": _json(op.body)}
+        if op.permission:
+            item["security"] = [{"apiKey": []}]
+            item["x-permission"] = op.permission
+        else:
+            item["security"] = []
+        paths.setdefault(op.path, {})[op.method] = item
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "mailprobe",
+            "version": __version__,
+            "description": "Test SMTP email providers, asynchronously. Every route is served "
+            "at the root and under /admin/v1 (Zitadel's admin API base path).",
+        },
+        "servers": [{"url": prefix or "/"} for prefix in PREFIXES],
+        "paths": paths,
+        "components": {
+            "schemas": defs["$defs"],
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "An API key"}
+            },
+        },
+        "security": [{"apiKey": []}],
+    }
+
+
+def docs_page() -> str:
+    """A self-contained page: each operation with its permission and JSON schema."""
+    doc = openapi_document()
+    rows = []
+    for path, methods in doc["paths"].items():
+        for method, op in methods.items():
+            rows.append(
+                f"<section><h2><code>{method.upper()} {escape(path)}</code></h2>"
+                f"<p>{escape(op['summary'])}. {escape(op.get('description', ''))}</p>"
+                f"<p>Permission: <code>{escape(op.get('x-permission', 'none'))}</code>; "
+                f"answers: {', '.join(sorted(op['responses']))}</p></section>"
+            )
+    schemas = "".join(
+        f"<details><summary><code>{escape(name)}</code></summary><pre>"
+        f"{escape(_pretty(schema))}</pre></details>"
+        for name, schema in doc["components"]["schemas"].items()
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>mailprobe API</title>"
+        "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
+        "padding:0 1rem}h2{font-size:1.1rem}pre{background:#f4f4f4;padding:1rem;"
+        "overflow:auto}</style></head><body><h1>mailprobe API</h1>"
+        f"<p>{escape(doc['info']['description'])} Machine-readable: "
+        "<a href='openapi.json'>openapi.json</a>.</p>"
+        + "".join(rows)
+        + "<h2>Schemas</h2>"
+        + schemas
+        + "</body></html>"
+    )
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)

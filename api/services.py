@@ -1,0 +1,29 @@
+"""The objects a request handler needs, built once per process by create_app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from celery import Celery
+from flask import current_app
+
+from mailprobe.apikeys import ApiKeyStore
+from mailprobe.crypto import SecretBox
+from mailprobe.jobs import JobStore
+from mailprobe.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    redis: redis.Redis
+    jobs: JobStore
+    api_keys: ApiKeyStore
+    box: SecretBox
+    celery: Celery
+
+
+def services() -> Services:
+    found: Services = current_app.extensions["mailprobe"]
+    return found

@@ -1,0 +1,94 @@
+"""Routes of SMTP tests: submit one, read one (long poll), list a tenant's."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, request, url_for
+
+from api.auth import current_principal, require
+from api.errors import invalid, not_found
+from api.http import json_response, parse_body, prefer_wait
+from api.services import services
+from mailprobe.models import Job, JobPage, SmtpTestRequest
+from worker.app import RUN_SMTP_TEST, SMTP_QUEUE
+
+bp = Blueprint("smtp_tests", __name__)
+
+_JOB_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+_STATUSES = ("queued", "running", "retrying", "succeeded", "failed")
+
+
+def _job_location(job: Job) -> str:
+    return url_for(f"{request.blueprint}.get_test", job_id=job.id)
+
+
+def _waited(job: Job, wait: int | None) -> Job:
+    """The job after waiting up to `wait` seconds for it to end (Prefer: wait=N)."""
+    if wait is None or job.finished:
+        return job
+    svc = services()
+    svc.jobs.wait_until_finished(job.id, wait)
+    return svc.jobs.get(job.id, current_principal().tenant) or job
+
+
+def _applied(wait: int | None) -> dict[str, str]:
+    return {"Preference-Applied": f"wait={wait}"} if wait is not None else {}
+
+
+@bp.post("/email/smtp/_test")
+@require("smtp.test")
+def create_test() -> Response:
+    svc = services()
+    test = parse_body(SmtpTestRequest)
+    tenant = current_principal().tenant
+    job = svc.jobs.create(tenant, test, svc.box)
+    try:
+        svc.celery.send_task(RUN_SMTP_TEST, args=[job.id], queue=SMTP_QUEUE)
+    except Exception:
+        # Not enqueued means not accepted: leave nothing half-written behind.
+        try:
+            svc.jobs.delete(job.id, tenant)
+        finally:
+            raise
+    wait = prefer_wait(svc.settings.max_wait)
+    job = _waited(job, wait)
+    if job.finished:
+        return json_response(job, 200, _applied(wait))
+    return json_response(job, 202, {"Location": _job_location(job), "Retry-After": "1"})
+
+
+@bp.get("/email/smtp/_test/<job_id>")
+@require("smtp.read")
+def get_test(job_id: str) -> Response:
+    svc = services()
+    job = svc.jobs.get(job_id, current_principal().tenant) if _JOB_ID.match(job_id) else None
+    if job is None:
+        raise not_found()
+    wait = prefer_wait(svc.settings.max_wait)
+    job = _waited(job, wait)
+    headers = _applied(wait)
+    if not job.finished:
+        headers["Retry-After"] = "1"
+    return json_response(job, 200, headers)
+
+
+@bp.get("/email/smtp/_test")
+@require("smtp.read")
+def list_tests() -> Response:
+    status = request.args.get("status") or None
+    if status is not None and status not in _STATUSES:
+        raise invalid("status", f"must be one of {', '.join(_STATUSES)}")
+    limit_text = request.args.get("limit", "20")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+        raise invalid("limit", "must be a whole number from 1 to 100")
+    cursor = request.args.get("cursor") or None
+    if cursor is not None and not _JOB_ID.match(cursor):
+        raise invalid("cursor", "not a cursor this API gave")
+    jobs, next_cursor = services().jobs.list_jobs(
+        current_principal().tenant,
+        status=status,  # type: ignore[arg-type]
+        limit=int(limit_text),
+        cursor=cursor,
+    )
+    return json_response(JobPage(jobs=jobs, next_cursor=next_cursor))

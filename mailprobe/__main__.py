@@ -1,0 +1,3 @@
+from mailprobe.cli import main
+
+main()

@@ -1,0 +1,150 @@
+"""The `mailprobe` command: serve, worker, dev, keys."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from pydantic import ValidationError
+
+from mailprobe.settings import Settings, get_settings
+
+
+def _settings() -> Settings:
+    """The settings, or a readable start-up error instead of a traceback."""
+    try:
+        settings = get_settings()
+        from mailprobe.crypto import KeyringError, SecretBox
+
+        try:
+            SecretBox(key.get_secret_value() for key in settings.encryption_keys)
+        except KeyringError as exc:
+            raise click.ClickException(str(exc)) from None
+        return settings
+    except ValidationError as exc:
+        lines = [
+            f"  MAILPROBE_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        ]
+        raise click.ClickException("invalid configuration:\n" + "\n".join(lines)) from None
+
+
+@click.group()
+def main() -> None:
+    """mailprobe: test SMTP email providers at scale."""
+
+
+@main.command()
+@click.option("--workers", type=int, default=None, help="gunicorn worker processes")
+def serve(workers: int | None) -> None:
+    """Run the API under gunicorn (gevent workers, so long polls cost no thread)."""
+    settings = _settings()
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"{settings.host}:{settings.port}",
+        "--workers",
+        str(workers or settings.api_workers),
+        "--worker-class",
+        "gevent",
+        "--worker-connections",
+        "1000",
+        "--graceful-timeout",
+        "10",
+        "--access-logfile",
+        "-",
+        "api.wsgi:app",
+    ]
+    os.execv(sys.executable, argv)
+
+
+@main.command()
+@click.option("--pool", type=click.Choice(["gevent", "threads", "prefork", "solo"]), default=None)
+@click.option("--concurrency", type=int, default=None)
+@click.option("--loglevel", default="INFO")
+def worker(pool: str | None, concurrency: int | None, loglevel: str) -> None:
+    """Run a Celery worker for SMTP tests."""
+    settings = _settings()
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.app:celery_app",
+        "worker",
+        "--pool",
+        pool or settings.worker_pool,
+        "--concurrency",
+        str(concurrency or settings.worker_concurrency),
+        "--queues",
+        "mailprobe.smtp",
+        "--loglevel",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    # exec, so that celery's own entry point patches gevent before anything is imported.
+    os.execv(sys.executable, argv)
+
+
+@main.command()
+@click.option("--sink/--no-sink", default=True, help="run a demo SMTP sink on 127.0.0.1:2525")
+def dev(sink: bool) -> None:
+    """All in one: Redis (started if none answers), a worker, the API and a demo SMTP sink."""
+    from mailprobe.dev import run_dev
+
+    run_dev(with_sink=sink)
+
+
+@main.group()
+def keys() -> None:
+    """API keys and encryption keys."""
+
+
+@keys.command("create")
+@click.option("--tenant", required=True)
+@click.option(
+    "--permission",
+    "permissions",
+    multiple=True,
+    required=True,
+    type=click.Choice(["smtp.test", "smtp.read", "smtp.write", "webhooks.write"]),
+)
+def keys_create(tenant: str, permissions: tuple[str, ...]) -> None:
+    """Create an API key; it is printed once, alone on the last line."""
+    from mailprobe.apikeys import ApiKeyStore
+    from mailprobe.redisconn import get_redis
+
+    settings = _settings()
+    try:
+        key = ApiKeyStore(get_redis(settings.redis_url)).create(tenant, list(permissions))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"API key for tenant {tenant} ({', '.join(sorted(permissions))}); shown once:", err=True
+    )
+    click.echo(key)
+
+
+@keys.command("revoke")
+@click.argument("key")
+def keys_revoke(key: str) -> None:
+    """Revoke an API key."""
+    from mailprobe.apikeys import ApiKeyStore
+    from mailprobe.redisconn import get_redis
+
+    if not ApiKeyStore(get_redis(_settings().redis_url)).revoke(key):
+        raise click.ClickException("no such API key")
+    click.echo("revoked")
+
+
+@keys.command("generate-encryption-key")
+@click.option("--id", "key_id", default="k1", help="the key id stored with each ciphertext")
+def keys_generate(key_id: str) -> None:
+    """Print a new entry for MAILPROBE_ENCRYPTION_KEYS (put it first to encrypt with it)."""
+    from mailprobe.crypto import generate_key
+
+    click.echo(generate_key(key_id))

@@ -1,0 +1,151 @@
+"""JobStore: where jobs live in Redis, from submission to retention's end.
+
+A job is one Redis hash (see rediskeys) holding its tenant, its public document and, until it
+ends, its encrypted password. Only the API creates jobs and only a worker changes them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import redis
+
+from mailprobe import rediskeys
+from mailprobe.crypto import SecretBox
+from mailprobe.models import Job, JobStatus, SmtpTestRequest, utcnow
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def _ulid(value: int) -> str:
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def new_id(now_ms: int | None = None) -> str:
+    """A ULID: 26 characters that sort by creation time, so listing needs no second index."""
+    ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    return _ulid((ms << 80) | int.from_bytes(os.urandom(10), "big"))
+
+
+def _id_floor(ms: int) -> str:
+    return _ulid(ms << 80)
+
+
+@dataclass(frozen=True)
+class StoredJob:
+    tenant: str
+    job: Job
+    secret: str  # encrypted password; "" when there is none or the job has ended
+
+    def request_with_secret(self, box: SecretBox) -> SmtpTestRequest:
+        password = box.decrypt(self.secret, self.job.id) if self.secret else ""
+        return SmtpTestRequest.model_validate({**self.job.request, "password": password})
+
+
+class JobStore:
+    def __init__(self, client: redis.Redis, ttl: int) -> None:
+        self.redis = client
+        self.ttl = ttl
+
+    # -- the API's side
+
+    def create(self, tenant: str, request: SmtpTestRequest, box: SecretBox) -> Job:
+        job_id = new_id()
+        job = Job(id=job_id, status="queued", created_at=utcnow(), request=request.public())
+        password = request.auth_password
+        secret = box.encrypt(password, job_id) if password else ""
+        index = rediskeys.tenant_jobs(tenant)
+        floor = _id_floor(time.time_ns() // 1_000_000 - self.ttl * 1000)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(
+            rediskeys.job(job_id),
+            mapping={"tenant": tenant, "doc": job.model_dump_json(), "secret": secret},
+        )
+        pipe.expire(rediskeys.job(job_id), self.ttl)
+        pipe.zadd(index, {job_id: 0})
+        pipe.zremrangebylex(index, "-", f"({floor}")
+        pipe.expire(index, self.ttl)
+        pipe.execute()
+        return job
+
+    def delete(self, job_id: str, tenant: str) -> None:
+        """Undo create() when the job could not be enqueued."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(rediskeys.job(job_id))
+        pipe.zrem(rediskeys.tenant_jobs(tenant), job_id)
+        pipe.execute()
+
+    def get(self, job_id: str, tenant: str) -> Job | None:
+        """The job, or None when there is none or it belongs to another tenant."""
+        owner, doc = self.redis.hmget(rediskeys.job(job_id), ["tenant", "doc"])
+        if owner != tenant or doc is None:
+            return None
+        return Job.model_validate_json(doc)
+
+    def wait_until_finished(self, job_id: str, timeout: float) -> None:
+        """Block until the job ends or `timeout` seconds pass, whichever is first.
+
+        The job's end is an entry in its done stream, so a waiter that arrives after the end
+        returns at once and no end is missed between a read and a wait.
+        """
+        block_ms = int(timeout * 1000)
+        if block_ms > 0:
+            self.redis.xread({rediskeys.job_done(job_id): "0-0"}, count=1, block=block_ms)
+
+    def list_jobs(
+        self, tenant: str, *, status: JobStatus | None, limit: int, cursor: str | None
+    ) -> tuple[list[Job], str | None]:
+        """The tenant's jobs, newest first; the cursor is the last id a page showed."""
+        index = rediskeys.tenant_jobs(tenant)
+        jobs: list[Job] = []
+        upper = f"({cursor}" if cursor else "+"
+        batch = max(limit, 50)
+        while len(jobs) < limit:
+            ids = [str(i) for i in self.redis.zrevrangebylex(index, upper, "-", start=0, num=batch)]
+            if not ids:
+                return jobs, None
+            docs = self._docs(ids)
+            for job_id, doc in zip(ids, docs, strict=True):
+                upper = f"({job_id}"
+                if doc is None:
+                    continue
+                job = Job.model_validate_json(doc)
+                if status is None or job.status == status:
+                    jobs.append(job)
+                    if len(jobs) == limit:
+                        return jobs, job_id
+            if len(ids) < batch:
+                return jobs, None
+        return jobs, None
+
+    def _docs(self, ids: list[str]) -> list[str | None]:
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(rediskeys.job(job_id), "doc")
+        docs: list[str | None] = pipe.execute()
+        return docs
+
+    # -- the worker's side
+
+    def load(self, job_id: str) -> StoredJob | None:
+        tenant, doc, secret = self.redis.hmget(rediskeys.job(job_id), ["tenant", "doc", "secret"])
+        if tenant is None or doc is None:
+            return None
+        return StoredJob(
+            tenant=str(tenant), job=Job.model_validate_json(doc), secret=str(secret or "")
+        )
+
+    def save(self, job: Job) -> None:
+        self.redis.hset(rediskeys.job(job.id), "doc", job.model_dump_json())
+
+    def finish(self, job: Job) -> None:
+        """Store the ended job, forget its secret and wake every waiter, atomically."""
+        done = rediskeys.job_done(job.id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(rediskeys.job(job.id), "doc", job.model_dump_json())
+        pipe.hdel(rediskeys.job(job.id), "secret")
+        pipe.xadd(done, {"status": job.status}, maxlen=1)
+        pipe.expire(done, self.ttl)
+        pipe.execute()

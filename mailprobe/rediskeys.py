@@ -1,0 +1,30 @@
+"""Every Redis key mailprobe uses, in one place. All start with "mailprobe:".
+
+- mailprobe:job:{id}               hash: tenant, doc (the Job as JSON), secret (encrypted)
+- mailprobe:job:{id}:done          stream: one entry once the job has ended (long polls wait on it)
+- mailprobe:tenant:{tenant}:jobs   sorted set of job ids (all score 0, so ids sort by time)
+- mailprobe:apikey:{sha256}        hash: tenant, permissions, createdAt, revokedAt
+- mailprobe:workers                sorted set: worker name -> last heartbeat (unix seconds)
+The Celery queue itself is the list "mailprobe.smtp" (kombu's naming).
+"""
+
+PREFIX = "mailprobe"
+
+
+def job(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def job_done(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:done"
+
+
+def tenant_jobs(tenant: str) -> str:
+    return f"{PREFIX}:tenant:{tenant}:jobs"
+
+
+def api_key(digest: str) -> str:
+    return f"{PREFIX}:apikey:{digest}"
+
+
+WORKERS = f"{PREFIX}:workers"

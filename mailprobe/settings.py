@@ -1,0 +1,103 @@
+"""All of mailprobe's configuration: one pydantic settings object read from MAILPROBE_* variables.
+
+The README's Configuration table documents every field; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _split(value: object) -> object:
+    """Comma-separated environment values ("a, b") become lists; lists pass through."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def parse_ports(items: list[str]) -> frozenset[int]:
+    """Ports and inclusive ranges: ["25", "587", "2500-2599"]."""
+    ports: set[int] = set()
+    for item in items:
+        low, _, high = item.partition("-")
+        first, last = int(low), int(high or low)
+        if not 1 <= first <= last <= 65535:
+            raise ValueError(f"port or range out of 1-65535: {item!r}")
+        ports.update(range(first, last + 1))
+    return frozenset(ports)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MAILPROBE_", frozen=True)
+
+    # Where jobs, keys and the Celery queue live.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # The API's bind address (mailprobe serve / dev).
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    api_workers: int = Field(2, ge=1, description="gunicorn worker processes")
+
+    # Encryption of secrets at rest: "kid:base64-32-byte-key,..."; the first key encrypts.
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # How long finished jobs (and their secrets) stay readable, in seconds.
+    result_ttl: int = Field(7 * 24 * 3600, ge=60)
+
+    # The SMTP client.
+    smtp_ca_file: Path | None = None
+    smtp_verify_certificates: bool = True
+    smtp_helo_name: str = "mailprobe.localdomain"
+    smtp_connect_timeout: float = Field(10.0, gt=0)
+    smtp_command_timeout: float = Field(30.0, gt=0)
+    smtp_data_timeout: float = Field(60.0, gt=0)
+    smtp_session_deadline: float = Field(120.0, gt=0)
+
+    # Destination policy: refused address ranges can be let through per network.
+    allowed_networks: Annotated[list[Network], NoDecode] = Field(default_factory=list)
+    allowed_ports: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["25", "465", "587", "2525"]
+    )
+
+    # Retries of transient failures: attempts in all, and exponential backoff with jitter.
+    max_attempts: int = Field(3, ge=1, le=20)
+    retry_base_delay: float = Field(5.0, ge=0)
+    retry_max_delay: float = Field(300.0, ge=0)
+
+    # The worker.
+    worker_pool: Literal["gevent", "threads", "prefork", "solo"] = "gevent"
+    worker_concurrency: int = Field(200, ge=1)
+
+    # Longest Prefer: wait=N honoured, seconds.
+    max_wait: int = Field(30, ge=0, le=300)
+
+    _split_lists = field_validator(
+        "encryption_keys", "allowed_networks", "allowed_ports", mode="before"
+    )(_split)
+
+    @field_validator("allowed_ports")
+    @classmethod
+    def _check_ports(cls, value: list[str]) -> list[str]:
+        parse_ports(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_ca_file(self) -> Settings:
+        if self.smtp_ca_file is not None and not self.smtp_ca_file.is_file():
+            raise ValueError(f"MAILPROBE_SMTP_CA_FILE: no such file: {self.smtp_ca_file}")
+        return self
+
+    @property
+    def port_set(self) -> frozenset[int]:
+        return parse_ports(self.allowed_ports)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,284 @@
+"""End to end: the HTTP API, a real Celery worker process and real SMTP servers."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import ApiClient, probe_body, secret
+from tests.smtp_servers import RawServer, SmtpServer, start_smtp_server
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Any]]:
+    started: list[Any] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+def _phases(job: dict[str, Any]) -> list[tuple[str, bool]]:
+    return [(p["name"], p["ok"]) for p in job["result"]["phases"]]
+
+
+def _start(servers: list[Any], **kwargs: Any) -> SmtpServer:
+    server = start_smtp_server(**kwargs)
+    servers.append(server)
+    return server
+
+
+def test_plain_server_receives_a_real_test_message(client: ApiClient, servers: list[Any]) -> None:
+    server = _start(servers)
+    response = client.submit(probe_body(server.address, senderName="Zoë Prüfer"))
+    assert response.status_code == 202
+    assert response.headers["Retry-After"] == "1"
+    queued = response.json()
+    assert queued["status"] == "queued"
+    assert response.headers["Location"] == f"/email/smtp/_test/{queued['id']}"
+
+    job = client.run(probe_body(server.address))
+    assert job["status"] == "succeeded", job
+    result = job["result"]
+    assert result["ok"] is True
+    assert result["tls"]["mode"] == "none"
+    assert result["address"] == "127.0.0.1"
+    assert _phases(job) == [
+        ("resolve", True),
+        ("connect", True),
+        ("banner", True),
+        ("ehlo", True),
+        ("mail_from", True),
+        ("rcpt_to", True),
+        ("data", True),
+        ("quit", True),
+    ]
+    assert [p["reply"]["code"] for p in result["phases"][2:]] == [220, 250, 250, 250, 250, 221]
+    assert all(p["durationMs"] >= 0 for p in result["phases"])
+    assert "8BITMIME" in result["extensions"]
+    assert job["attempts"] == [
+        {**job["attempts"][0], "number": 1, "outcome": "succeeded", "error": None}
+    ]
+    assert job["createdAt"] <= job["startedAt"] <= job["finishedAt"]
+
+    # Both messages arrived; the second is the finished job's, with the headers a reader sees.
+    assert len(server.handler.received) == 2
+    first, last = server.handler.received
+    assert last.mail_from == "probe@example.com"
+    assert last.rcpt_tos == ["inbox@example.org"]
+    message = last.message
+    assert message["Message-ID"] == result["messageId"]
+    assert message["To"] == "inbox@example.org"
+    assert message["From"].addresses[0].addr_spec == "probe@example.com"
+    assert message["Date"] is not None
+    assert "test" in message["Subject"].lower()
+    assert "test email" in message.get_content()
+    # A non-ASCII sender name is encoded, not sent raw, and decodes back to itself.
+    assert first.message["From"].addresses[0].display_name == "Zoë Prüfer"
+
+
+def test_starttls_with_auth(
+    client: ApiClient, servers: list[Any], server_tls: ssl.SSLContext
+) -> None:
+    password = secret("s3cr3t-STARTTLS-pw")
+    server = _start(servers, starttls=server_tls, credentials={"alice": password})
+    job = client.run(probe_body(server.address, tls=True, user="alice", password=password))
+    assert job["status"] == "succeeded", job
+    result = job["result"]
+    # Implicit TLS first; the server greets in plaintext, so STARTTLS on a new connection.
+    assert _phases(job) == [
+        ("resolve", True),
+        ("connect", True),
+        ("tls", False),
+        ("connect", True),
+        ("banner", True),
+        ("ehlo", True),
+        ("starttls", True),
+        ("ehlo", True),
+        ("auth", True),
+        ("mail_from", True),
+        ("rcpt_to", True),
+        ("data", True),
+        ("quit", True),
+    ]
+    tls = result["tls"]
+    assert tls["mode"] == "starttls"
+    assert tls["version"].startswith("TLSv1.")
+    assert tls["cipher"]
+    assert tls["certificate"]["verified"] is True
+    assert "localhost" in tls["certificate"]["subject"] or tls["certificate"]["subject"]
+    assert len(tls["certificate"]["sha256"]) == 64
+    assert result["auth"]["used"] in ("PLAIN", "LOGIN")
+    assert "PLAIN" in result["auth"]["offered"]
+    assert server.auth_attempts == [(result["auth"]["used"], "alice")]
+    assert "C: AUTH PLAIN <redacted>" in result["transcript"]
+    assert password not in str(job)
+    assert len(server.handler.received) == 1
+
+
+def test_auth_login_when_plain_is_not_offered(
+    client: ApiClient, servers: list[Any], server_tls: ssl.SSLContext
+) -> None:
+    password = secret("löGin-pässword")  # non-ASCII: sent as UTF-8
+    server = _start(
+        servers, starttls=server_tls, credentials={"bob": password}, exclude_mechanisms=["PLAIN"]
+    )
+    job = client.run(probe_body(server.address, tls=True, user="bob", plain={"password": password}))
+    assert job["status"] == "succeeded", job
+    assert job["result"]["auth"] == {"offered": ["LOGIN"], "used": "LOGIN"}
+    assert job["request"]["plain"] == {}
+    assert password not in str(job)
+
+
+def test_implicit_tls(client: ApiClient, servers: list[Any], server_tls: ssl.SSLContext) -> None:
+    server = _start(servers, implicit_tls=server_tls)
+    job = client.run(probe_body(server.address.replace("127.0.0.1", "localhost"), tls=True))
+    assert job["status"] == "succeeded", job
+    assert job["result"]["tls"]["mode"] == "implicit"
+    assert _phases(job)[:4] == [
+        ("resolve", True),
+        ("connect", True),
+        ("tls", True),
+        ("banner", True),
+    ]
+    assert "starttls" not in [name for name, _ in _phases(job)]
+
+
+def test_tls_false_never_starts_tls(
+    client: ApiClient, servers: list[Any], server_tls: ssl.SSLContext
+) -> None:
+    server = _start(servers, starttls=server_tls)
+    job = client.run(probe_body(server.address, tls=False))
+    # The server requires STARTTLS before mail: without tls the test fails, as it should.
+    assert job["status"] == "failed"
+    assert job["result"]["tls"]["mode"] == "none"
+    assert job["result"]["error"]["phase"] == "mail_from"
+    assert job["result"]["error"]["smtpCode"] == 530
+
+
+def test_auth_rejected_is_not_retried(
+    client: ApiClient, servers: list[Any], server_tls: ssl.SSLContext
+) -> None:
+    wrong = secret("wrong-password-535")
+    server = _start(servers, starttls=server_tls, credentials={"alice": "right"})
+    job = client.run(probe_body(server.address, tls=True, user="alice", password=wrong))
+    assert job["status"] == "failed"
+    error = job["result"]["error"]
+    assert error["category"] == "auth"
+    assert error["phase"] == "auth"
+    assert error["smtpCode"] == 535
+    assert error["enhancedCode"] == "5.7.8"
+    assert error["retryable"] is False
+    assert len(job["attempts"]) == 1
+    assert len(server.auth_attempts) == 1
+    assert server.handler.received == []
+
+
+def test_recipient_rejected(client: ApiClient, servers: list[Any]) -> None:
+    server = _start(servers, rcpt_replies=["550 5.1.1 <inbox@example.org>: no such user"])
+    job = client.run(probe_body(server.address))
+    assert job["status"] == "failed"
+    error = job["result"]["error"]
+    assert (error["category"], error["phase"], error["smtpCode"]) == (
+        "recipient_rejected",
+        "rcpt_to",
+        550,
+    )
+    assert error["enhancedCode"] == "5.1.1"
+    assert error["retryable"] is False
+    assert len(job["attempts"]) == 1
+    assert server.handler.received == []
+
+
+def test_greylisting_is_retried_until_accepted(client: ApiClient, servers: list[Any]) -> None:
+    greylisted = "450 4.2.0 greylisted, try again later"
+    server = _start(servers, rcpt_replies=[greylisted, greylisted])
+    job = client.run(probe_body(server.address))
+    assert job["status"] == "succeeded", job
+    attempts = job["attempts"]
+    assert [a["outcome"] for a in attempts] == ["retrying", "retrying", "succeeded"]
+    assert [a["number"] for a in attempts] == [1, 2, 3]
+    assert attempts[0]["error"]["smtpCode"] == 450
+    assert attempts[0]["error"]["retryable"] is True
+    assert attempts[0]["error"]["category"] == "recipient_rejected"
+    # Backoff: the attempts are spread out, not back to back (base delay 0.2 s in tests).
+    assert attempts[1]["startedAt"] > attempts[0]["finishedAt"]
+    assert server.handler.rcpt_calls == 3
+    assert len(server.handler.received) == 1
+
+
+def test_silent_server_times_out_and_is_retried(client: ApiClient) -> None:
+    held = []
+
+    def never_speak(conn: socket.socket) -> None:
+        held.append(conn)  # keep it open, say nothing
+
+    server = RawServer(never_speak)
+    try:
+        started = time.monotonic()
+        job = client.run(probe_body(server.address), timeout=60)
+        elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    assert job["status"] == "failed"
+    error = job["result"]["error"]
+    assert (error["category"], error["phase"], error["retryable"]) == ("timeout", "banner", True)
+    assert len(job["attempts"]) == 3
+    assert server.connections == 3
+    # Three attempts of a 2 s banner timeout, plus short backoffs: far below the 6 s deadline each.
+    assert elapsed < 20
+
+
+def test_untrusted_certificate_fails_as_tls(
+    client: ApiClient, servers: list[Any], untrusted_tls: ssl.SSLContext
+) -> None:
+    server = _start(servers, implicit_tls=untrusted_tls)
+    job = client.run(
+        probe_body(server.address, tls=True, user="x", password=secret("never-sent-1"))
+    )
+    assert job["status"] == "failed"
+    error = job["result"]["error"]
+    assert (error["category"], error["phase"], error["retryable"]) == ("tls", "tls", False)
+    assert "certificate" in error["message"]
+    assert len(job["attempts"]) == 1
+    assert server.auth_attempts == []
+
+
+def test_prefer_wait_answers_200_with_the_ended_job(client: ApiClient, servers: list[Any]) -> None:
+    server = _start(servers)
+    response = client.submit(probe_body(server.address), wait=20)
+    assert response.status_code == 200
+    assert response.headers["Preference-Applied"] == "wait=20"
+    assert response.json()["status"] == "succeeded"
+
+
+def test_long_poll_returns_current_state_after_wait(client: ApiClient) -> None:
+    server = RawServer(lambda conn: time.sleep(30))
+    try:
+        job = client.submit(probe_body(server.address)).json()
+        started = time.monotonic()
+        polled = client.get(f"/email/smtp/_test/{job['id']}", headers={"Prefer": "wait=1"})
+        waited = time.monotonic() - started
+    finally:
+        server.stop()
+    assert polled.status_code == 200
+    assert polled.json()["status"] in ("queued", "running", "retrying")
+    assert polled.headers["Preference-Applied"] == "wait=1"
+    assert 0.9 <= waited < 5
+
+
+def test_listing_is_newest_first_with_cursor_and_status(service: Any, servers: list[Any]) -> None:
+    client = service.client(service.key(tenant="t-listing"))
+    server = _start(servers, rcpt_replies=["550 5.1.1 no"])
+    ids = [client.run(probe_body(server.address))["id"] for _ in range(3)]  # failed, then ok x2
+    page = client.get("/email/smtp/_test?limit=2").json()
+    assert [j["id"] for j in page["jobs"]] == ids[::-1][:2]
+    rest = client.get(f"/email/smtp/_test?limit=2&cursor={page['nextCursor']}").json()
+    assert [j["id"] for j in rest["jobs"]] == [ids[0]]
+    assert rest["nextCursor"] is None
+    failed = client.get("/email/smtp/_test?status=failed").json()
+    assert [j["id"] for j in failed["jobs"]] == [ids[0]]

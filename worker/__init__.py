@@ -1,0 +1,1 @@
+"""The worker: Celery tasks that run SMTP probes and record their reports."""

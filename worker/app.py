@@ -1,0 +1,39 @@
+"""The Celery application: broker, queue and the delivery guarantees mailprobe relies on."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from mailprobe.settings import Settings, get_settings
+
+SMTP_QUEUE = "mailprobe.smtp"
+RUN_SMTP_TEST = "mailprobe.run_smtp_test"
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery("mailprobe", broker=settings.redis_url, include=["worker.tasks"])
+    app.conf.update(
+        task_default_queue=SMTP_QUEUE,
+        # A task is acknowledged only when it has run, and handed back if its worker dies:
+        # an accepted job is never lost with a worker.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        # Results live in the JobStore, not in Celery's backend.
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        # The session deadline ends every probe; the hard limit only catches a bug.
+        task_time_limit=settings.smtp_session_deadline + 60,
+        # Fail fast when Redis is down, so the API can answer 503 at once.
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 3600},
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        enable_utc=True,
+    )
+    return app
+
+
+celery_app = create_celery(get_settings())

@@ -1,0 +1,423 @@
+"""probe_smtp: one SMTP session, phase by phase, reported in full.
+
+Plain Python: no Celery, no Flask. It never raises for anything the server or the network
+does; every outcome is a Report whose `error` says in which phase, of which category, and
+whether trying again could help.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import hashlib
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC
+
+from cryptography import x509
+
+from mailprobe.destination import (
+    DestinationPolicy,
+    DestinationRefused,
+    ResolvedAddress,
+    resolve,
+)
+from mailprobe.models import (
+    Certificate,
+    ErrorCategory,
+    PhaseName,
+    PhaseReport,
+    ProbeError,
+    Reply,
+    Report,
+    SmtpTestRequest,
+)
+from mailprobe.settings import Settings
+from worker.message import build_test_message, dot_stuff
+from worker.smtp import (
+    Deadline,
+    SMTPConnection,
+    SMTPDisconnected,
+    SMTPProtocolError,
+    SMTPReply,
+    SMTPReplyError,
+    SMTPTimeout,
+    Transcript,
+    tls_handshake,
+)
+
+# What OpenSSL says when the peer answers a ClientHello with something that is not TLS,
+# such as an SMTP banner: the server wants plaintext and, perhaps, STARTTLS.
+_NOT_TLS_REASONS = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "RECORD_LAYER_FAILURE",
+        "UNKNOWN_PROTOCOL",
+        "HTTP_REQUEST",
+        "PACKET_LENGTH_TOO_LONG",
+        "RECORD_TOO_LARGE",
+    }
+)
+
+# A rejected reply's category, by the phase that got it.
+_REPLY_CATEGORY: dict[str, ErrorCategory] = {
+    "banner": "connect",
+    "ehlo": "protocol",
+    "starttls": "tls",
+    "auth": "auth",
+    "mail_from": "sender_rejected",
+    "rcpt_to": "recipient_rejected",
+    "data": "data_rejected",
+    "quit": "protocol",
+}
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    ssl_context: ssl.SSLContext
+    policy: DestinationPolicy
+    helo_name: str
+    connect_timeout: float
+    command_timeout: float
+    data_timeout: float
+    session_deadline: float
+    verify_certificates: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ProbeOptions:
+        context = ssl.create_default_context()
+        if settings.smtp_ca_file is not None:
+            context.load_verify_locations(cafile=str(settings.smtp_ca_file))
+        if not settings.smtp_verify_certificates:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return cls(
+            ssl_context=context,
+            policy=DestinationPolicy.from_settings(settings),
+            helo_name=settings.smtp_helo_name,
+            connect_timeout=settings.smtp_connect_timeout,
+            command_timeout=settings.smtp_command_timeout,
+            data_timeout=settings.smtp_data_timeout,
+            session_deadline=settings.smtp_session_deadline,
+            verify_certificates=settings.smtp_verify_certificates,
+        )
+
+
+class ProbeFailure(Exception):
+    def __init__(self, error: ProbeError, *, plaintext_server: bool = False) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.plaintext_server = plaintext_server
+
+
+class _Refusal(Exception):
+    """A failure the probe itself decides on (nothing to offer, nothing to parse)."""
+
+    def __init__(self, category: ErrorCategory, message: str) -> None:
+        super().__init__(message)
+        self.category = category
+
+
+def probe_smtp(
+    request: SmtpTestRequest,
+    options: ProbeOptions,
+    *,
+    reference: str,
+    on_accepted: Callable[[], None] | None = None,
+) -> Report:
+    """Run one SMTP session for `request` and report it.
+
+    `reference` (the job id) goes into the message's headers. `on_accepted` is called as
+    soon as the server accepts the message (250 after DATA), before QUIT: from then on the
+    message must never be sent again.
+    """
+    return _Session(request, options, reference, on_accepted).run()
+
+
+class _Session:
+    def __init__(
+        self,
+        request: SmtpTestRequest,
+        options: ProbeOptions,
+        reference: str,
+        on_accepted: Callable[[], None] | None,
+    ) -> None:
+        self.request = request
+        self.options = options
+        self.reference = reference
+        self.on_accepted = on_accepted
+        self.host, self.port = request.host_name, request.port
+        self.deadline = Deadline(options.session_deadline)
+        self.transcript = Transcript()
+        self.transcript.add_secret(request.auth_password)
+        self.report = Report(host=self.host, port=self.port)
+        self.conn: SMTPConnection | None = None
+        self.last_reply: SMTPReply | None = None
+
+    def run(self) -> Report:
+        try:
+            self._converse()
+            self.report.ok = True
+        except ProbeFailure as failure:
+            self.report.error = failure.error
+        finally:
+            if self.conn is not None:
+                self.conn.close()
+            self.report.transcript = self.transcript.lines
+        return self.report
+
+    # -- phases
+
+    @contextmanager
+    def phase(self, name: PhaseName, timeout: float) -> Iterator[None]:
+        started = time.perf_counter()
+        self.last_reply = None
+        try:
+            self.deadline.start_phase(timeout)
+            yield
+        except ProbeFailure:
+            raise
+        except Exception as exc:
+            self._record(name, False, started)
+            error, plaintext = self._classify(name, exc)
+            raise ProbeFailure(error, plaintext_server=plaintext) from None
+        self._record(name, True, started)
+
+    def _record(self, name: PhaseName, ok: bool, started: float) -> None:
+        reply = self.last_reply
+        self.report.phases.append(
+            PhaseReport(
+                name=name,
+                ok=ok,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                reply=Reply(code=reply.code, text=self.transcript.scrub(reply.text))
+                if reply
+                else None,
+            )
+        )
+
+    def _classify(self, phase: PhaseName, exc: Exception) -> tuple[ProbeError, bool]:
+        def error(
+            category: ErrorCategory, message: str, retryable: bool, reply: SMTPReply | None = None
+        ) -> ProbeError:
+            return ProbeError(
+                category=category,
+                phase=phase,
+                message=self.transcript.scrub(message),
+                smtp_code=reply.code if reply else None,
+                enhanced_code=reply.enhanced_code if reply else None,
+                retryable=retryable,
+            )
+
+        match exc:
+            case _Refusal():
+                return error(exc.category, str(exc), False), False
+            case DestinationRefused():
+                return error("policy", f"destination refused: {exc}", False), False
+            case socket.gaierror():
+                temporary = exc.errno in (socket.EAI_AGAIN, getattr(socket, "EAI_SYSTEM", None))
+                return error("dns", f"cannot resolve {self.host}: {exc.strerror}", temporary), False
+            case SMTPTimeout() | TimeoutError():
+                return error("timeout", f"{phase}: {exc or 'timed out'}", True), False
+            case SMTPReplyError():
+                reply = exc.reply
+                category = _REPLY_CATEGORY.get(phase, "protocol")
+                text = f"{phase}: the server answered {reply.code} {' '.join(reply.lines)}"
+                return error(category, text, 400 <= reply.code < 500, reply), False
+            case SMTPDisconnected():
+                return error("connect", f"{phase}: {exc}", True), False
+            case SMTPProtocolError():
+                return error("protocol", f"{phase}: {exc}", False), False
+            case ssl.SSLCertVerificationError():
+                reason = exc.verify_message or exc.reason or "verification failed"
+                return error("tls", f"certificate not trusted: {reason}", False), False
+            case ssl.SSLError():
+                plaintext = exc.reason in _NOT_TLS_REASONS
+                text = f"TLS handshake failed: {exc.reason or exc}"
+                if plaintext:
+                    text = "the server does not speak TLS on connect (it greeted in plaintext)"
+                return error("tls", text, False), plaintext
+            case ConnectionRefusedError():
+                return error("connect", f"connection to {self.report.address} refused", True), False
+            case OSError() if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+                return error("connect", f"{phase}: {exc.strerror}", True), False
+            case OSError():
+                return error("connect", f"{phase}: {exc.strerror or exc}", True), False
+        return error("internal", f"{phase}: unexpected {type(exc).__name__}", False), False
+
+    # -- the conversation
+
+    def _converse(self) -> None:
+        opts = self.options
+        with self.phase("resolve", opts.connect_timeout):
+            opts.policy.check_port(self.port)
+            addresses = resolve(self.host, self.port)
+            if not addresses:
+                raise _Refusal("dns", f"{self.host} has no address")
+            opts.policy.check_all(addresses)
+
+        conn = self._connect(addresses)
+        implicit = False
+        if self.request.tls:
+            try:
+                with self.phase("tls", opts.command_timeout):
+                    conn.sock = tls_handshake(conn.sock, opts.ssl_context, self.host, self.deadline)
+                implicit = True
+                self._note_tls("implicit", conn.sock)
+            except ProbeFailure as failure:
+                if not failure.plaintext_server:
+                    raise
+                # Zitadel's behaviour: implicit TLS first, STARTTLS when the server greets
+                # in plaintext. A new connection: the failed handshake spoiled this one.
+                conn.close()
+                conn = self._connect(addresses)
+
+        with self.phase("banner", opts.command_timeout):
+            conn.expect(self._read(conn), 220)
+
+        features = self._ehlo(conn)
+        if self.request.tls and not implicit:
+            with self.phase("starttls", opts.command_timeout):
+                if "STARTTLS" not in features:
+                    raise _Refusal("tls", "TLS is required but the server does not offer STARTTLS")
+                conn.expect(self._command(conn, "STARTTLS"), 220)
+                conn.start_tls(opts.ssl_context, self.host)
+            self._note_tls("starttls", conn.sock)
+            features = self._ehlo(conn)
+
+        if self.request.wants_auth:
+            self._authenticate(conn, features)
+
+        message_id, message = build_test_message(
+            sender_address=self.request.sender_address,
+            sender_name=self.request.sender_name,
+            receiver_address=self.request.receiver_address,
+            host=self.request.host,
+            reference=self.reference,
+        )
+        with self.phase("mail_from", opts.command_timeout):
+            size = f" SIZE={len(message)}" if "SIZE" in features else ""
+            conn.expect(
+                self._command(conn, f"MAIL FROM:<{self.request.sender_address}>{size}"), 250
+            )
+        with self.phase("rcpt_to", opts.command_timeout):
+            conn.expect(self._command(conn, f"RCPT TO:<{self.request.receiver_address}>"), 250, 251)
+        with self.phase("data", opts.data_timeout):
+            conn.expect(self._command(conn, "DATA"), 354)
+            self.transcript.record("C", f"<message, {len(message)} bytes, {message_id}>")
+            self.transcript.record("C", ".")
+            conn.send(dot_stuff(message))
+            conn.expect(self._read(conn), 250)
+        self.report.message_id = message_id
+        if self.on_accepted is not None:
+            self.on_accepted()
+
+        # The message is accepted: a failed QUIT is recorded but fails nothing.
+        try:
+            with self.phase("quit", opts.command_timeout):
+                conn.expect(self._command(conn, "QUIT"), 221)
+        except ProbeFailure:
+            pass
+
+    def _read(self, conn: SMTPConnection) -> SMTPReply:
+        self.last_reply = conn.read_reply()
+        return self.last_reply
+
+    def _command(self, conn: SMTPConnection, line: str, *, shown: str | None = None) -> SMTPReply:
+        self.last_reply = conn.command(line, shown=shown)
+        return self.last_reply
+
+    def _connect(self, addresses: list[ResolvedAddress]) -> SMTPConnection:
+        with self.phase("connect", self.options.connect_timeout):
+            failure: OSError = OSError("no address to connect to")
+            for address in addresses:
+                sock = socket.socket(address.family, socket.SOCK_STREAM)
+                self.report.address = address.ip
+                try:
+                    sock.settimeout(self.deadline.remaining())
+                    sock.connect(address.sockaddr)
+                except OSError as exc:
+                    sock.close()
+                    failure = exc
+                    continue
+                self.conn = SMTPConnection(sock, self.deadline, self.transcript)
+                return self.conn
+            raise failure
+
+    def _ehlo(self, conn: SMTPConnection) -> dict[str, str]:
+        """EHLO (HELO for a server that knows no ESMTP); the extensions by keyword."""
+        with self.phase("ehlo", self.options.command_timeout):
+            reply = self._command(conn, f"EHLO {self.options.helo_name}")
+            if reply.code in (500, 502, 504, 550):
+                conn.expect(self._command(conn, f"HELO {self.options.helo_name}"), 250)
+                self.report.extensions = []
+                return {}
+            conn.expect(reply, 250)
+        self.report.extensions = list(reply.lines[1:])
+        features: dict[str, str] = {}
+        for line in reply.lines[1:]:
+            keyword, _, params = line.replace("=", " ", 1).partition(" ")
+            if keyword.upper() == "AUTH" and "AUTH" in features:
+                params = f"{features['AUTH']} {params}"
+            features[keyword.upper()] = params.strip()
+        return features
+
+    def _authenticate(self, conn: SMTPConnection, features: dict[str, str]) -> None:
+        user, password = self.request.user, self.request.auth_password
+        offered = sorted(dict.fromkeys(features.get("AUTH", "").upper().split()))
+        self.report.auth.offered = offered
+        with self.phase("auth", self.options.command_timeout):
+            if "AUTH" not in features:
+                hint = (
+                    ""
+                    if self.report.tls.mode != "none"
+                    else " (many servers offer it only over TLS)"
+                )
+                raise _Refusal(
+                    "auth", f"credentials were given but the server offers no AUTH{hint}"
+                )
+            if "PLAIN" in offered:
+                self.report.auth.used = "PLAIN"
+                token = _b64(f"\0{user}\0{password}")
+                self.transcript.add_secret(token)
+                reply = self._command(conn, f"AUTH PLAIN {token}", shown="AUTH PLAIN <redacted>")
+            elif "LOGIN" in offered:
+                self.report.auth.used = "LOGIN"
+                for secret in (_b64(user), _b64(password)):
+                    self.transcript.add_secret(secret)
+                conn.expect(self._command(conn, "AUTH LOGIN"), 334)
+                conn.expect(self._command(conn, _b64(user), shown="<redacted>"), 334)
+                reply = self._command(conn, _b64(password), shown="<redacted>")
+            else:
+                raise _Refusal(
+                    "auth", f"no mechanism in common: the server offers {' '.join(offered)}"
+                )
+            conn.expect(reply, 235)
+
+    def _note_tls(self, mode: str, sock: socket.socket) -> None:
+        assert isinstance(sock, ssl.SSLSocket)
+        tls = self.report.tls
+        tls.mode = mode  # type: ignore[assignment]
+        tls.version = sock.version()
+        cipher = sock.cipher()
+        tls.cipher = cipher[0] if cipher else None
+        der = sock.getpeercert(binary_form=True)
+        if der:
+            cert = x509.load_der_x509_certificate(der)
+            tls.certificate = Certificate(
+                subject=cert.subject.rfc4514_string(),
+                issuer=cert.issuer.rfc4514_string(),
+                not_after=cert.not_valid_after_utc.astimezone(UTC)
+                .isoformat()
+                .replace("+00:00", "Z"),
+                sha256=hashlib.sha256(der).hexdigest(),
+                verified=self.options.verify_certificates,
+            )
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
