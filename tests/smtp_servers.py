@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import socket
@@ -144,17 +145,13 @@ class RawServer:
             threading.Thread(target=self._run, args=(conn,), daemon=True).start()
 
     def _run(self, conn: socket.socket) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._serve(conn)
-        except OSError:
-            pass
 
     def stop(self) -> None:
         self._stop.set()
         self.sock.close()
         for conn in self._held:
-            try:
+            with contextlib.suppress(OSError):
                 conn.close()
-            except OSError:
-                pass
         self._thread.join(timeout=2)

@@ -1,0 +1,91 @@
+"""Service routes, the error shape of every failure, and the OpenAPI document's agreement."""
+
+from __future__ import annotations
+
+import re
+
+import requests
+from pydantic import SecretStr
+
+from api.app import create_app
+from api.openapi import openapi_document
+from mailprobe.settings import Settings
+from tests.conftest import ApiClient, Service, probe_body
+from tests.smtp_servers import start_smtp_server
+
+
+def test_healthz_and_readyz(service: Service) -> None:
+    assert requests.get(f"{service.base_url}/healthz", timeout=5).json() == {"status": "alive"}
+    ready = requests.get(f"{service.base_url}/readyz", timeout=5)
+    assert ready.status_code == 200
+    assert ready.json()["redis"] is True
+    assert ready.json()["workers"] >= 1
+
+
+def test_every_route_is_also_served_under_admin_v1(service: Service) -> None:
+    server = start_smtp_server()
+    try:
+        client = service.client()
+        response = client.post("/admin/v1/email/smtp/_test", json=probe_body(server.address))
+        assert response.status_code == 202
+        job = response.json()
+        assert response.headers["Location"] == f"/admin/v1/email/smtp/_test/{job['id']}"
+        assert client.get(f"/email/smtp/_test/{job['id']}").status_code == 200
+        assert client.get(f"/admin/v1/email/smtp/_test/{job['id']}").status_code == 200
+    finally:
+        server.stop()
+    assert requests.get(f"{service.base_url}/admin/v1/healthz", timeout=5).status_code == 200
+
+
+def test_unknown_routes_and_methods_answer_in_the_error_shape(client: ApiClient) -> None:
+    missing = client.get("/no/such/route")
+    assert missing.status_code == 404
+    assert missing.json() == {"code": 5, "message": "no such route", "details": []}
+    wrong_method = client.request("DELETE", "/email/smtp/_test")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["code"] == 12
+    assert "POST" in wrong_method.headers["Allow"]
+
+
+def test_openapi_describes_exactly_the_served_routes(service: Service) -> None:
+    served = requests.get(f"{service.base_url}/openapi.json", timeout=5).json()
+    assert served == openapi_document()
+    keys = [SecretStr(k) for k in service.env["MAILPROBE_ENCRYPTION_KEYS"].split(",")]
+    app = create_app(Settings(redis_url=service.redis.url, encryption_keys=keys))
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.rule.startswith("/admin/v1"):
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: "{" + _camel(m.group(1)) + "}", rule.rule)
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
+            routes.add((method.lower(), path))
+    documented = {(m, p) for p, ops in served["paths"].items() for m in ops}
+    assert routes == documented
+    assert {s["url"] for s in served["servers"]} == {"/", "/admin/v1"}
+    schemas = served["components"]["schemas"]
+    request_fields = set(schemas["SmtpTestRequest"]["properties"])
+    assert request_fields == {
+        "senderAddress",
+        "senderName",
+        "tls",
+        "host",
+        "user",
+        "password",
+        "receiverAddress",
+        "none",
+        "plain",
+    }
+    assert {"id", "status", "attempts", "result"} <= set(schemas["Job"]["properties"])
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def test_docs_page_lists_the_operations(service: Service) -> None:
+    page = requests.get(f"{service.base_url}/docs", timeout=5)
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "POST /email/smtp/_test" in page.text
+    assert "openapi.json" in page.text

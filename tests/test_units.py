@@ -1,0 +1,132 @@
+"""Pure functions, tested without any server."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from mailprobe.crypto import DecryptionError, KeyringError, SecretBox, generate_key
+from mailprobe.destination import DestinationPolicy, DestinationRefused
+from mailprobe.jobs import new_id
+from mailprobe.models import split_host_port
+from mailprobe.settings import Settings, parse_ports
+from worker.message import build_test_message, dot_stuff
+from worker.smtp import SMTPReply, Transcript
+from worker.tasks import backoff
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("smtp.example.com:587", ("smtp.example.com", 587)),
+        ("10.0.0.1:25", ("10.0.0.1", 25)),
+        ("[2001:db8::1]:465", ("2001:db8::1", 465)),
+        ("mx_1.example.com.:2525", ("mx_1.example.com.", 2525)),
+    ],
+)
+def test_split_host_port(value: str, expected: tuple[str, int]) -> None:
+    assert split_host_port(value) == expected
+
+
+def test_dot_stuffing_and_terminator() -> None:
+    assert dot_stuff(b"a\r\n.b\r\n..c\r\n") == b"a\r\n..b\r\n...c\r\n.\r\n"
+    assert dot_stuff(b"no newline") == b"no newline\r\n.\r\n"
+
+
+def test_test_message_headers() -> None:
+    message_id, raw = build_test_message(
+        sender_address="a@example.com",
+        sender_name="Ünï Cödé",
+        receiver_address="b@example.org",
+        host="smtp.example.com:587",
+        reference="01ARZ3NDEKTSV4RRFFQ69G5FAV",
+    )
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")  # headers are pure ASCII on the wire
+    assert f"Message-ID: {message_id}" in head
+    assert "=?utf-8?" in head.lower()
+    assert "\r\n" in raw.decode() and "\n" not in raw.decode().replace("\r\n", "")
+
+
+def test_secret_box_rotation_and_binding() -> None:
+    old, new = generate_key("old"), generate_key("new")
+    sealed_old = SecretBox([old]).encrypt("hunter2", "job:1")
+    box = SecretBox([new, old])
+    assert box.decrypt(sealed_old, "job:1") == "hunter2"
+    sealed_new = box.encrypt("hunter2", "job:1")
+    assert box.key_id_of(sealed_new) == "new" and "hunter2" not in sealed_new
+    with pytest.raises(DecryptionError):
+        box.decrypt(sealed_new, "job:2")  # bound to its record
+    with pytest.raises(DecryptionError):
+        SecretBox([old]).decrypt(sealed_new, "job:1")  # key no longer configured
+
+
+@pytest.mark.parametrize("entries", [[], ["nocolon"], ["k:short"], ["bad id!:" + "A" * 43]])
+def test_secret_box_rejects_bad_keyrings(entries: list[str]) -> None:
+    with pytest.raises(KeyringError):
+        SecretBox(entries)
+
+
+def test_ids_sort_by_time() -> None:
+    ids = [new_id(now_ms=ms) for ms in (1, 2, 1_700_000_000_000)]
+    assert ids == sorted(ids) and len(set(ids)) == 3 and all(len(i) == 26 for i in ids)
+
+
+def test_backoff_grows_with_jitter_and_is_capped() -> None:
+    settings = Settings(retry_base_delay=2, retry_max_delay=10)
+    for attempt, (low, high) in {1: (1, 2), 2: (2, 4), 3: (4, 8), 6: (5, 10)}.items():
+        delays = [backoff(attempt, settings) for _ in range(200)]
+        assert all(low <= d <= high for d in delays)
+        assert len(set(delays)) > 1
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "240.0.0.1",
+        "::1",
+        "fc00::1",
+        "fe80::1",
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+        "ff02::1",
+        "192.0.2.1",
+    ],
+)
+def test_refused_addresses(address: str) -> None:
+    policy = DestinationPolicy((), frozenset({25}))
+    with pytest.raises(DestinationRefused):
+        policy.check_address(ipaddress.ip_address(address))
+
+
+def test_allowed_networks_and_ports() -> None:
+    policy = DestinationPolicy(
+        (ipaddress.ip_network("127.0.0.0/8"),), parse_ports(["25", "2500-2502"])
+    )
+    policy.check_address(ipaddress.ip_address("127.0.0.1"))
+    policy.check_address(ipaddress.ip_address("::ffff:127.0.0.1"))
+    policy.check_address(ipaddress.ip_address("8.8.8.8"))
+    policy.check_port(2501)
+    with pytest.raises(DestinationRefused):
+        policy.check_port(2503)
+
+
+def test_transcript_redacts_every_known_secret() -> None:
+    transcript = Transcript()
+    transcript.add_secret("pw")
+    transcript.add_secret("cHc=")
+    transcript.record("S", "535 bad credentials pw cHc=")
+    assert transcript.lines == ["S: 535 bad credentials <redacted> <redacted>"]
+
+
+def test_enhanced_status_code() -> None:
+    assert SMTPReply(550, ("5.1.1 no such user",)).enhanced_code == "5.1.1"
+    assert SMTPReply(550, ("no such user",)).enhanced_code is None

@@ -1,0 +1,180 @@
+"""Bad input: a clear 400 in the google.rpc.Status shape, one violation per field, no job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import ApiClient, Service, probe_body
+
+VALID = probe_body("smtp.example.com:587")
+BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
+
+
+def _violations(response: Any) -> dict[str, str]:
+    body = response.json()
+    assert body["code"] == 3, body
+    details = body["details"]
+    assert len(details) == 1 and details[0]["@type"] == BAD_REQUEST
+    fields = [v["field"] for v in details[0]["fieldViolations"]]
+    assert len(fields) == len(set(fields)), "one violation per broken field"
+    return {v["field"]: v["description"] for v in details[0]["fieldViolations"]}
+
+
+@pytest.fixture(scope="module")
+def tenant_client(service: Service) -> ApiClient:
+    return service.client(service.key(tenant="t-validation"))
+
+
+def _job_count(service: Service) -> int:
+    return int(service.redis.client().zcard("mailprobe:tenant:t-validation:jobs"))
+
+
+CASES: list[tuple[str, dict[str, Any], str, str]] = [
+    ("missing sender", {"senderAddress": None}, "senderAddress", "required"),
+    ("empty sender", {"senderAddress": ""}, "senderAddress", "at least 1"),
+    ("long sender", {"senderAddress": "a" * 190 + "@example.com"}, "senderAddress", "at most 200"),
+    ("sender not an address", {"senderAddress": "not-an-address"}, "senderAddress", "@"),
+    (
+        "sender with CRLF",
+        {"senderAddress": "a@example.com\r\nRCPT TO:<x@y.z>"},
+        "senderAddress",
+        "",
+    ),
+    ("missing name", {"senderName": None}, "senderName", "required"),
+    ("empty name", {"senderName": ""}, "senderName", "at least 1"),
+    ("long name", {"senderName": "n" * 201}, "senderName", "at most 200"),
+    ("name with CR/LF", {"senderName": "Evil\r\nBcc: victim@example.com"}, "senderName", "control"),
+    ("name with NUL", {"senderName": "a\x00b"}, "senderName", "control"),
+    ("tls not a bool", {"tls": "true"}, "tls", "boolean"),
+    ("tls a number", {"tls": 1}, "tls", "boolean"),
+    ("missing host", {"host": None}, "host", "required"),
+    ("empty host", {"host": ""}, "host", "at least 1"),
+    ("long host", {"host": "h" * 495 + ".com:25"}, "host", "at most 500"),
+    ("host without port", {"host": "smtp.example.com"}, "host", "port is required"),
+    ("port zero", {"host": "smtp.example.com:0"}, "host", "1 to 65535"),
+    ("port too big", {"host": "smtp.example.com:65536"}, "host", "1 to 65535"),
+    ("port not a number", {"host": "smtp.example.com:smtp"}, "host", "1 to 65535"),
+    ("bare IPv6", {"host": "2001:db8::1:25"}, "host", "[addr]:port"),
+    ("bad IPv6 in brackets", {"host": "[2001:db8::zz]:25"}, "host", "IPv6"),
+    ("host with space", {"host": "smtp example.com:25"}, "host", "host name"),
+    ("host not a string", {"host": 25}, "host", "string"),
+    ("long user", {"user": "u" * 201}, "user", "at most 200"),
+    ("user with LF", {"user": "a\nb"}, "user", "control"),
+    ("long password", {"password": "p" * 201}, "password", "at most 200"),
+    ("password with CR", {"password": "a\rb"}, "password", "CR"),
+    ("missing receiver", {"receiverAddress": None}, "receiverAddress", "required"),
+    ("receiver not an address", {"receiverAddress": "x@"}, "receiverAddress", "address"),
+    ("unknown field", {"bogus": 1}, "bogus", "unknown field"),
+    ("two auth members", {"none": {}, "plain": {"password": "x"}}, "plain", "at most one"),
+    ("unknown field in plain", {"plain": {"pass": "x"}}, "plain.pass", "unknown field"),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "field", "text"), CASES, ids=[c[0] for c in CASES])
+def test_each_field_rule(
+    tenant_client: ApiClient,
+    service: Service,
+    case: str,
+    change: dict[str, Any],
+    field: str,
+    text: str,
+) -> None:
+    before = _job_count(service)
+    body = {k: v for k, v in {**VALID, **change}.items() if v is not None}
+    response = tenant_client.submit(body)
+    assert response.status_code == 400, response.text
+    violations = _violations(response)
+    assert list(violations) == [field]
+    assert text.lower() in violations[field].lower()
+    assert response.json()["message"].startswith(f"{field}: ")
+    assert _job_count(service) == before
+
+
+def test_snake_case_names_are_accepted(tenant_client: ApiClient) -> None:
+    body = {
+        "sender_address": "a@example.com",
+        "sender_name": "A",
+        "host": "smtp.example.com:25",
+        "receiver_address": "b@example.com",
+        "tls": False,
+    }
+    response = tenant_client.submit(body)
+    assert response.status_code == 202, response.text
+    assert response.json()["request"]["senderAddress"] == "a@example.com"
+
+
+def test_ipv6_host_in_brackets_is_accepted(tenant_client: ApiClient) -> None:
+    response = tenant_client.submit({**VALID, "host": "[2001:db8::25]:587"})
+    assert response.status_code == 202, response.text
+
+
+def test_every_broken_field_is_reported_once(tenant_client: ApiClient, service: Service) -> None:
+    before = _job_count(service)
+    body = {"senderAddress": "x", "senderName": "a\nb", "tls": "no", "host": "h", "extra": 1}
+    response = tenant_client.submit(body)
+    assert response.status_code == 400
+    assert set(_violations(response)) == {
+        "senderAddress",
+        "senderName",
+        "tls",
+        "host",
+        "receiverAddress",
+        "extra",
+    }
+    assert _job_count(service) == before
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "status", "text"),
+    [
+        (b"{not json", "application/json", 400, "not valid JSON"),
+        (b"[1, 2]", "application/json", 400, "JSON object"),
+        (b"", "application/json", 400, "not valid JSON"),
+        (b"senderAddress=a", "application/x-www-form-urlencoded", 415, "application/json"),
+        (b"{}", "text/plain", 415, "application/json"),
+        (b'{"senderName": "' + b"x" * 70_000 + b'"}', "application/json", 413, "limit"),
+    ],
+    ids=["malformed", "array", "empty", "form", "text", "too large"],
+)
+def test_bodies_that_are_not_a_json_object(
+    tenant_client: ApiClient,
+    service: Service,
+    data: bytes,
+    content_type: str,
+    status: int,
+    text: str,
+) -> None:
+    before = _job_count(service)
+    response = tenant_client.post(
+        "/email/smtp/_test", data=data, headers={"Content-Type": content_type}
+    )
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["code"] == 3
+    assert text in body["message"]
+    assert _job_count(service) == before
+
+
+def test_a_rejected_password_is_never_echoed(tenant_client: ApiClient) -> None:
+    password = "echo-me-not-" + "p" * 200
+    response = tenant_client.submit({**VALID, "password": password})
+    assert response.status_code == 400
+    assert "echo-me-not" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("status=done", "status"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=x", "limit"),
+        ("cursor=abc", "cursor"),
+    ],
+)
+def test_listing_parameters(tenant_client: ApiClient, query: str, field: str) -> None:
+    response = tenant_client.get(f"/email/smtp/_test?{query}")
+    assert response.status_code == 400
+    assert list(_violations(response)) == [field]
