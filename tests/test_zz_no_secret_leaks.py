@@ -10,8 +10,9 @@ import socket
 
 import redis
 
-from tests.conftest import SECRETS_USED, ApiClient, Service, probe_body, secret, wait_for
+from tests.conftest import SECRETS_USED, ApiClient, Service, probe_body, secret
 from tests.smtp_servers import RawServer
+from tests.support import wait_for
 
 
 def _redis_dump(client: redis.Redis) -> str:

@@ -28,7 +28,12 @@ def create_celery(settings: Settings) -> Celery:
         # Fail fast when Redis is down, so the API can answer 503 at once.
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 3600},
+        broker_transport_options={
+            "visibility_timeout": 3600,
+            # Every running task acknowledges through this pool: kombu's default of 10
+            # starves a gevent worker that runs hundreds at once.
+            "max_connections": settings.worker_concurrency + 50,
+        },
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         enable_utc=True,

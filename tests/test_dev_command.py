@@ -1,0 +1,72 @@
+"""`mailprobe dev`, as a newcomer runs it: its own Redis, a worker, the API, the demo sink."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import redis
+import requests
+
+from tests.conftest import ROOT, secret
+from tests.smtp_servers import free_port
+from tests.support import wait_for
+
+
+def test_dev_starts_everything_and_a_first_test_reaches_the_demo_sink(tmp_path: Path) -> None:
+    redis_port, api_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILPROBE_")}
+    env.update(
+        MAILPROBE_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",  # nothing answers there yet
+        MAILPROBE_PORT=str(api_port),
+        PYTHONUNBUFFERED="1",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mailprobe", "dev"],
+        cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    output: list[str] = []
+    threading.Thread(
+        target=lambda: output.extend(iter(process.stdout.readline, "")),  # type: ignore[union-attr]
+        daemon=True,
+    ).start()
+    try:
+        wait_for(lambda: any("Press Ctrl-C" in line for line in output), 90, "the dev banner")
+        text = "".join(output)
+        assert "started a local redis-server" in text
+        key = secret(re.search(r"(mpk_[\w-]+)", text).group(1))  # type: ignore[union-attr]
+        base_url = f"http://127.0.0.1:{api_port}"
+        assert f"running at {base_url}" in text
+
+        response = requests.post(
+            f"{base_url}/email/smtp/_test",
+            headers={"Authorization": f"Bearer {key}", "Prefer": "wait=20"},
+            json={"senderAddress": "me@example.com", "senderName": "Me",
+                  "host": "127.0.0.1:2525", "receiverAddress": "you@example.com"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "succeeded"
+        wait_for(lambda: any("[demo sink] message from me@example.com" in line
+                             for line in output), 10, "the sink to print the message")
+        # The development encryption key is kept for the next run, readable by its owner only.
+        key_file = tmp_path / ".mailprobe-dev" / "encryption-keys"
+        assert key_file.stat().st_mode & 0o077 == 0
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    # Everything it started has stopped with it, its Redis included.
+    try:
+        redis.Redis(port=redis_port, socket_connect_timeout=1).ping()
+        still_up = True
+    except redis.ConnectionError:
+        still_up = False
+    assert not still_up
+    if process.poll() is None:  # pragma: no cover - only on failure
+        os.killpg(process.pid, signal.SIGKILL)
