@@ -28,8 +28,12 @@ def test_dev_starts_everything_and_a_first_test_reaches_the_demo_sink(tmp_path: 
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "mailprobe", "dev"],
-        cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     output: list[str] = []
     threading.Thread(
@@ -47,15 +51,22 @@ def test_dev_starts_everything_and_a_first_test_reaches_the_demo_sink(tmp_path: 
         response = requests.post(
             f"{base_url}/email/smtp/_test",
             headers={"Authorization": f"Bearer {key}", "Prefer": "wait=20"},
-            json={"senderAddress": "me@example.com", "senderName": "Me",
-                  "host": "127.0.0.1:2525", "receiverAddress": "you@example.com"},
+            json={
+                "senderAddress": "me@example.com",
+                "senderName": "Me",
+                "host": "127.0.0.1:2525",
+                "receiverAddress": "you@example.com",
+            },
             timeout=30,
         )
         assert response.status_code == 200, response.text
         assert response.json()["status"] == "succeeded"
-        wait_for(lambda: any("[demo sink] message from me@example.com" in line
-                             for line in output), 10, "the sink to print the message")
-        # The development encryption key is kept for the next run, readable by its owner only.
+        wait_for(
+            lambda: any("[demo sink] message from me@example.com" in line for line in output),
+            10,
+            "the sink to print the message",
+        )
+        # The development encryption key is kept, readable by its owner only.
         key_file = tmp_path / ".mailprobe-dev" / "encryption-keys"
         assert key_file.stat().st_mode & 0o077 == 0
     finally:

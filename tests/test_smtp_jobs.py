@@ -41,6 +41,10 @@ def test_plain_server_receives_a_real_test_message(client: ApiClient, servers: l
     assert queued["status"] == "queued"
     assert response.headers["Location"] == f"/email/smtp/_test/{queued['id']}"
 
+    first_job = client.get(
+        f"/email/smtp/_test/{queued['id']}", headers={"Prefer": "wait=20"}
+    ).json()
+    assert first_job["status"] == "succeeded"
     job = client.run(probe_body(server.address))
     assert job["status"] == "succeeded", job
     result = job["result"]

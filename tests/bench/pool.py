@@ -121,7 +121,7 @@ def run_pool(
             pipe = client.pipeline(transaction=False)
             for job_id in ids:
                 pipe.exists(rediskeys.job_done(job_id))
-            return sum(pipe.execute()) == jobs
+            return bool(sum(pipe.execute()) == jobs)
 
         wait_for(ended, 900, f"{jobs} jobs on {pool}")
         elapsed = sink.last_at - sink.first_at
