@@ -6,13 +6,14 @@ import logging
 
 from flask import Flask
 
-from api import service, smtp_tests
+from api import providers, service, smtp_tests
 from api.errors import register_error_handlers
 from api.openapi import PREFIXES
 from api.services import Services
 from mailprobe.apikeys import ApiKeyStore
 from mailprobe.crypto import SecretBox
 from mailprobe.jobs import JobStore
+from mailprobe.providers import ProviderStore
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import Settings, get_settings
 
@@ -29,18 +30,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     from worker.app import celery_app
 
     client = get_redis(settings.redis_url)
+    # Built at start-up: a missing or malformed key stops the API here, not mid-request.
+    box = SecretBox(key.get_secret_value() for key in settings.encryption_keys)
     app.extensions["mailprobe"] = Services(
         settings=settings,
         redis=client,
         jobs=JobStore(client, settings.result_ttl),
         api_keys=ApiKeyStore(client),
-        # Built at start-up: a missing or malformed key stops the API here, not mid-request.
-        box=SecretBox(key.get_secret_value() for key in settings.encryption_keys),
+        providers=ProviderStore(client, box),
+        box=box,
         celery=celery_app,
     )
     for prefix in PREFIXES:
         suffix = prefix.replace("/", "_")
-        for blueprint in (smtp_tests.bp, service.bp):
+        for blueprint in (smtp_tests.bp, providers.bp, service.bp):
             app.register_blueprint(
                 blueprint, url_prefix=prefix or None, name=f"{blueprint.name}{suffix}"
             )

@@ -14,6 +14,7 @@ from pydantic.alias_generators import to_camel
 from werkzeug.exceptions import HTTPException
 
 from mailprobe.models import BadRequestDetail, FieldViolation, Status
+from mailprobe.providers import StaleSecret
 
 log = logging.getLogger("mailprobe.api")
 
@@ -117,6 +118,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return exc.response()
+
+    @app.errorhandler(StaleSecret)
+    def _stale_secret(exc: StaleSecret) -> Response:
+        return ApiError(400, str(exc), code=FAILED_PRECONDITION).response()
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

@@ -16,7 +16,21 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from mailprobe import __version__
-from mailprobe.models import Job, JobPage, SmtpTestRequest, Status
+from mailprobe.models import (
+    Job,
+    JobPage,
+    PasswordRequest,
+    ProviderAdded,
+    ProviderChanged,
+    ProviderConfig,
+    ProviderList,
+    ProviderRequest,
+    ProviderTestRequest,
+    RequestModel,
+    SearchRequest,
+    SmtpTestRequest,
+    Status,
+)
 
 PREFIXES = ("", "/admin/v1")
 
@@ -40,6 +54,12 @@ _PREFER = {
     "required": False,
     "description": "RFC 7240 `wait=N` (N ≤ 30): wait up to N s for the job to end.",
     "schema": {"type": "string", "pattern": r"^\s*wait\s*=\s*\d+\s*$"},
+}
+_PROVIDER_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$"},
 }
 _JOB_ID = {
     "name": "jobId",
@@ -107,6 +127,104 @@ OPERATIONS: list[Operation] = [
         responses={200: ("A page of jobs; pass nextCursor as cursor for the next", JobPage)},
     ),
     Operation(
+        "post",
+        "/email/smtp/{id}/_test",
+        "testStoredSmtpProvider",
+        "Test a stored provider as it is stored",
+        body=ProviderTestRequest,
+        permission="smtp.test",
+        parameters=[_PROVIDER_ID, _PREFER],
+        responses={
+            200: ("The job ended within Prefer: wait", Job),
+            202: ("The job, queued; Location points at it", Job),
+            404: ("No such provider for this tenant", Status),
+        },
+    ),
+    Operation(
+        "post",
+        "/email/smtp",
+        "addEmailProviderSMTP",
+        "Store an SMTP provider",
+        body=ProviderRequest,
+        permission="smtp.write",
+        responses={200: ("The new provider's id", ProviderAdded)},
+    ),
+    Operation(
+        "get",
+        "/email/{id}",
+        "getEmailProvider",
+        "Read a stored provider (never its secret)",
+        permission="smtp.read",
+        parameters=[_PROVIDER_ID],
+        responses={200: ("The provider", ProviderConfig), 404: ("No such provider", Status)},
+    ),
+    Operation(
+        "get",
+        "/email",
+        "getActiveEmailProvider",
+        "Read the tenant's active provider",
+        permission="smtp.read",
+        responses={200: ("The provider", ProviderConfig), 404: ("No active provider", Status)},
+    ),
+    Operation(
+        "post",
+        "/email/_search",
+        "listEmailProviders",
+        "List the tenant's providers",
+        body=SearchRequest,
+        permission="smtp.read",
+        responses={200: ("A page of providers, with details.totalResult", ProviderList)},
+    ),
+    Operation(
+        "put",
+        "/email/smtp/{id}",
+        "updateEmailProviderSMTP",
+        "Update a provider; an empty password keeps the stored one",
+        body=ProviderRequest,
+        permission="smtp.write",
+        parameters=[_PROVIDER_ID],
+        description="Changing the host, user or auth endpoint needs the secret again "
+        "(400 FAILED_PRECONDITION otherwise): a stored secret never goes to a new destination.",
+        responses={200: ("Changed", ProviderChanged), 404: ("No such provider", Status)},
+    ),
+    Operation(
+        "put",
+        "/email/smtp/{id}/password",
+        "updateEmailProviderSMTPPassword",
+        "Replace a provider's password",
+        body=PasswordRequest,
+        permission="smtp.write",
+        parameters=[_PROVIDER_ID],
+        responses={200: ("Changed", ProviderChanged), 404: ("No such provider", Status)},
+    ),
+    Operation(
+        "post",
+        "/email/{id}/_activate",
+        "activateEmailProvider",
+        "Make this the tenant's active provider",
+        permission="smtp.write",
+        parameters=[_PROVIDER_ID],
+        responses={200: ("Changed", ProviderChanged), 404: ("No such provider", Status)},
+    ),
+    Operation(
+        "post",
+        "/email/{id}/_deactivate",
+        "deactivateEmailProvider",
+        "Deactivate a provider",
+        permission="smtp.write",
+        parameters=[_PROVIDER_ID],
+        responses={200: ("Changed", ProviderChanged), 404: ("No such provider", Status)},
+    ),
+    Operation(
+        "delete",
+        "/email/{id}",
+        "removeEmailProvider",
+        "Delete a provider",
+        permission="smtp.write",
+        parameters=[_PROVIDER_ID],
+        responses={200: ("Deleted", ProviderChanged), 404: ("No such provider", Status)},
+    ),
+    Operation(
         "get",
         "/healthz",
         "healthz",
@@ -149,9 +267,22 @@ def _json(model: type[BaseModel] | None) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    models: list[type[BaseModel]] = [SmtpTestRequest, Job, JobPage, Status]
+    models: list[type[BaseModel]] = [
+        SmtpTestRequest,
+        ProviderTestRequest,
+        ProviderRequest,
+        PasswordRequest,
+        SearchRequest,
+        Job,
+        JobPage,
+        ProviderAdded,
+        ProviderConfig,
+        ProviderChanged,
+        ProviderList,
+        Status,
+    ]
     _, defs = models_json_schema(
-        [(m, "validation" if m is SmtpTestRequest else "serialization") for m in models],
+        [(m, "validation" if issubclass(m, RequestModel) else "serialization") for m in models],
         by_alias=True,
         ref_template="#/components/schemas/{model}",
     )

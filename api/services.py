@@ -11,6 +11,7 @@ from flask import current_app
 from mailprobe.apikeys import ApiKeyStore
 from mailprobe.crypto import SecretBox
 from mailprobe.jobs import JobStore
+from mailprobe.providers import ProviderStore
 from mailprobe.settings import Settings
 
 
@@ -20,6 +21,7 @@ class Services:
     redis: redis.Redis
     jobs: JobStore
     api_keys: ApiKeyStore
+    providers: ProviderStore
     box: SecretBox
     celery: Celery
 

@@ -7,10 +7,11 @@ import re
 from flask import Blueprint, Response, request, url_for
 
 from api.auth import current_principal, require
-from api.errors import invalid, not_found
+from api.errors import FAILED_PRECONDITION, ApiError, invalid, not_found
 from api.http import json_response, parse_body, prefer_wait
 from api.services import services
-from mailprobe.models import Job, JobPage, SmtpTestRequest
+from mailprobe.models import Job, JobPage, ProviderTestRequest, SmtpTestRequest
+from mailprobe.providers import StoredProvider
 from worker.app import RUN_SMTP_TEST, SMTP_QUEUE
 
 bp = Blueprint("smtp_tests", __name__)
@@ -36,11 +37,9 @@ def _applied(wait: int | None) -> dict[str, str]:
     return {"Preference-Applied": f"wait={wait}"} if wait is not None else {}
 
 
-@bp.post("/email/smtp/_test")
-@require("smtp.test")
-def create_test() -> Response:
+def _submit(test: SmtpTestRequest) -> Response:
+    """Store the job, enqueue it, and answer at once (or after Prefer: wait)."""
     svc = services()
-    test = parse_body(SmtpTestRequest)
     tenant = current_principal().tenant
     job = svc.jobs.create(tenant, test, svc.box)
     try:
@@ -56,6 +55,43 @@ def create_test() -> Response:
     if job.finished:
         return json_response(job, 200, _applied(wait))
     return json_response(job, 202, {"Location": _job_location(job), "Retry-After": "1"})
+
+
+def _stored_provider(provider_id: str) -> StoredProvider:
+    found = services().providers.get(provider_id, current_principal().tenant)
+    if found is None:
+        raise not_found("provider")
+    return found
+
+
+@bp.post("/email/smtp/_test")
+@require("smtp.test")
+def create_test() -> Response:
+    test = parse_body(SmtpTestRequest)
+    if test.id:
+        provider = _stored_provider(test.id)
+        if test.missing_secrets():
+            if provider.settings.destination() != test.destination():
+                raise ApiError(
+                    400,
+                    "the stored secret is used only with the stored host and user "
+                    "(and token endpoint and client id): give the secret, or test as stored",
+                    code=FAILED_PRECONDITION,
+                )
+            test = test.with_secrets({**provider.secrets(services().box), **test.secrets()})
+    return _submit(test)
+
+
+@bp.post("/email/smtp/<provider_id>/_test")
+@require("smtp.test")
+def test_stored_provider(provider_id: str) -> Response:
+    body = parse_body(ProviderTestRequest)
+    provider = _stored_provider(provider_id)
+    fields = provider.settings.model_dump(exclude={"description", "reply_to_address"})
+    test = SmtpTestRequest.model_validate(
+        {**fields, "receiver_address": body.receiver_address, "id": provider.id}
+    )
+    return _submit(test.with_secrets(provider.secrets(services().box)))
 
 
 @bp.get("/email/smtp/_test/<job_id>")

@@ -6,6 +6,7 @@ ends, its encrypted password. Only the API creates jobs and only a worker change
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -33,15 +34,27 @@ def _id_floor(ms: int) -> str:
     return _ulid(ms << 80)
 
 
+def seal_secrets(box: SecretBox, secrets: dict[str, str], context: str) -> str:
+    """Secrets by name, encrypted as one JSON document; "" when there are none."""
+    return box.encrypt(json.dumps(secrets), context) if secrets else ""
+
+
+def open_secrets(box: SecretBox, sealed: str, context: str) -> dict[str, str]:
+    if not sealed:
+        return {}
+    opened: dict[str, str] = json.loads(box.decrypt(sealed, context))
+    return opened
+
+
 @dataclass(frozen=True)
 class StoredJob:
     tenant: str
     job: Job
-    secret: str  # encrypted password; "" when there is none or the job has ended
+    secret: str  # encrypted secrets (JSON); "" when there are none or the job has ended
 
-    def request_with_secret(self, box: SecretBox) -> SmtpTestRequest:
-        password = box.decrypt(self.secret, self.job.id) if self.secret else ""
-        return SmtpTestRequest.model_validate({**self.job.request, "password": password})
+    def request_with_secrets(self, box: SecretBox) -> SmtpTestRequest:
+        request = SmtpTestRequest.model_validate(self.job.request)
+        return request.with_secrets(open_secrets(box, self.secret, self.job.id))
 
 
 class JobStore:
@@ -54,8 +67,7 @@ class JobStore:
     def create(self, tenant: str, request: SmtpTestRequest, box: SecretBox) -> Job:
         job_id = new_id()
         job = Job(id=job_id, status="queued", created_at=utcnow(), request=request.public())
-        password = request.auth_password
-        secret = box.encrypt(password, job_id) if password else ""
+        secret = seal_secrets(box, request.secrets(), job_id)
         index = rediskeys.tenant_jobs(tenant)
         floor = _id_floor(time.time_ns() // 1_000_000 - self.ttl * 1000)
         pipe = self.redis.pipeline(transaction=True)

@@ -10,7 +10,8 @@ import ipaddress
 import re
 import unicodedata
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
@@ -76,6 +77,10 @@ def _check_address(value: str) -> str:
     return str(checked.ascii_email or checked.normalized)
 
 
+def _check_optional_address(value: str) -> str:
+    return _check_address(value) if value else value
+
+
 def _no_controls(value: str) -> str:
     # CR/LF would let a caller inject headers or SMTP commands; the rest are never legitimate.
     if any(unicodedata.category(ch) == "Cc" for ch in value):
@@ -89,6 +94,19 @@ def _secret_no_controls(value: SecretStr) -> SecretStr:
     return value
 
 
+def _check_token_endpoint(value: str) -> str:
+    parsed = urlsplit(value)
+    if parsed.scheme != "https" or not parsed.hostname:
+        raise ValueError("must be an https:// URL")
+    if parsed.username or parsed.password:
+        raise ValueError("must not carry credentials")
+    try:
+        parsed.port  # noqa: B018 - raises for a bad port
+    except ValueError:
+        raise ValueError("the port must be a number from 1 to 65535") from None
+    return value
+
+
 EmailAddress = Annotated[
     str, StringConstraints(min_length=1, max_length=200), AfterValidator(_check_address)
 ]
@@ -97,6 +115,12 @@ DisplayName = Annotated[
 ]
 HostPort = Annotated[
     str, StringConstraints(min_length=1, max_length=500), AfterValidator(_check_host)
+]
+TokenEndpoint = Annotated[
+    str, StringConstraints(min_length=1, max_length=500), AfterValidator(_check_token_endpoint)
+]
+Scope = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 ]
 UserName = Annotated[str, StringConstraints(max_length=200), AfterValidator(_no_controls)]
 Password = Annotated[
@@ -133,8 +157,23 @@ class PlainAuth(RequestModel):
     password: Password = SecretStr("")
 
 
-class SmtpTestRequest(RequestModel):
-    """POST /email/smtp/_test: one test of an SMTP provider."""
+class ClientCredentials(RequestModel):
+    client_id: Annotated[
+        str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_controls)
+    ]
+    client_secret: Password = SecretStr("")
+
+
+class XOAuth2Auth(RequestModel):
+    """SASL XOAUTH2 with a token from an OAuth2 client-credentials grant (Gmail, Microsoft 365)."""
+
+    token_endpoint: TokenEndpoint
+    scopes: Annotated[list[Scope], Field(max_length=20)] = Field(default_factory=list)
+    client_credentials: ClientCredentials
+
+
+class SmtpSettings(RequestModel):
+    """The fields a stored provider and a test share, Zitadel's Auth oneof included."""
 
     sender_address: EmailAddress
     sender_name: DisplayName
@@ -142,20 +181,31 @@ class SmtpTestRequest(RequestModel):
     host: HostPort
     user: UserName = ""
     password: Password = SecretStr("")
-    receiver_address: EmailAddress
     none: NoneAuth | None = None
     plain: PlainAuth | None = None
+    xoauth2: XOAuth2Auth | None = None
 
     @model_validator(mode="after")
-    def _one_auth(self) -> SmtpTestRequest:
-        given = [name for name in ("none", "plain") if getattr(self, name) is not None]
+    def _one_auth(self) -> Self:
+        given = [name for name in ("none", "plain", "xoauth2") if getattr(self, name) is not None]
         if len(given) > 1:
             raise PydanticCustomError(
                 "auth_oneof",
-                "at most one of none, plain may be given",
+                "at most one of none, plain, xoauth2 may be given",
                 {"field": given[1]},
             )
         return self
+
+    @property
+    def auth_mode(self) -> Literal["none", "plain", "xoauth2"]:
+        """none: no AUTH; plain: PLAIN/LOGIN; xoauth2: SASL XOAUTH2."""
+        if self.none is not None:
+            return "none"
+        if self.xoauth2 is not None:
+            return "xoauth2"
+        if self.plain is not None or self.user or self.password.get_secret_value():
+            return "plain"
+        return "none"
 
     @property
     def host_name(self) -> str:
@@ -173,16 +223,96 @@ class SmtpTestRequest(RequestModel):
         return self.password.get_secret_value()
 
     @property
-    def wants_auth(self) -> bool:
-        if self.none is not None:
-            return False
-        return bool(self.user or self.auth_password or self.plain is not None)
+    def client_secret(self) -> str:
+        if self.xoauth2 is None:
+            return ""
+        return self.xoauth2.client_credentials.client_secret.get_secret_value()
+
+    def secrets(self) -> dict[str, str]:
+        """The secrets, by name, for encryption at rest; empty ones left out."""
+        found = {"password": self.auth_password, "clientSecret": self.client_secret}
+        return {name: value for name, value in found.items() if value}
+
+    def with_secrets(self, secrets: dict[str, str]) -> Self:
+        """A copy whose secrets are the given ones (as secrets() named them)."""
+        update: dict[str, Any] = {"password": SecretStr(secrets.get("password", ""))}
+        if self.plain is not None:
+            update["plain"] = self.plain.model_copy(update={"password": SecretStr("")})
+        if self.xoauth2 is not None:
+            credentials = self.xoauth2.client_credentials.model_copy(
+                update={"client_secret": SecretStr(secrets.get("clientSecret", ""))}
+            )
+            update["xoauth2"] = self.xoauth2.model_copy(update={"client_credentials": credentials})
+        return self.model_copy(update=update)
 
     def public(self) -> dict[str, Any]:
-        """The request as a job shows it: everything but secrets."""
+        """As a job or a provider shows it: everything but secrets."""
         return self.model_dump(
-            mode="json", exclude={"password": True, "plain": {"password"}}, exclude_none=True
+            mode="json",
+            exclude={
+                "password": True,
+                "plain": {"password"},
+                "xoauth2": {"client_credentials": {"client_secret"}},
+            },
+            exclude_none=True,
         )
+
+    def destination(self) -> tuple[str, ...]:
+        """Where a stored secret would be sent: it may go nowhere else."""
+        where = (self.auth_mode, self.host.lower(), self.user)
+        if self.xoauth2 is not None:
+            credentials = self.xoauth2.client_credentials
+            return (*where, self.xoauth2.token_endpoint, credentials.client_id)
+        return where
+
+    def missing_secrets(self) -> bool:
+        """True when the auth mode needs a secret this request does not carry."""
+        mode = self.auth_mode
+        return (mode == "plain" and not self.auth_password) or (
+            mode == "xoauth2" and not self.client_secret
+        )
+
+
+class SmtpTestRequest(SmtpSettings):
+    """POST /email/smtp/_test: one test of an SMTP provider."""
+
+    receiver_address: EmailAddress
+    id: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class ProviderTestRequest(RequestModel):
+    """POST /email/smtp/{id}/_test: test a stored provider as it is stored."""
+
+    receiver_address: EmailAddress
+
+
+class ProviderRequest(SmtpSettings):
+    """POST /email/smtp and PUT /email/smtp/{id}: a stored SMTP provider."""
+
+    description: Annotated[str, StringConstraints(max_length=200), AfterValidator(_no_controls)] = (
+        ""
+    )
+    reply_to_address: Annotated[
+        str, StringConstraints(max_length=200), AfterValidator(_check_optional_address)
+    ] = ""
+
+
+class PasswordRequest(RequestModel):
+    """PUT /email/smtp/{id}/password."""
+
+    password: Password
+
+
+class SearchQuery(RequestModel):
+    offset: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    limit: Annotated[int, Field(ge=0, le=1000)] = 100
+    asc: bool = False
+
+
+class SearchRequest(RequestModel):
+    """POST /email/_search."""
+
+    query: SearchQuery = Field(default_factory=SearchQuery)
 
 
 # --- reports and jobs --------------------------------------------------------------------------
@@ -307,6 +437,57 @@ class Job(ResponseModel):
     @property
     def finished(self) -> bool:
         return self.status in FINAL_STATUSES
+
+
+class Details(ResponseModel):
+    """Zitadel's ObjectDetails."""
+
+    sequence: int
+    creation_date: str
+    change_date: str
+    resource_owner: str
+
+
+class Provider(ResponseModel):
+    """A stored SMTP provider as the API shows it: never its secrets."""
+
+    id: str
+    details: Details
+    state: Literal["SMTP_CONFIG_ACTIVE", "SMTP_CONFIG_INACTIVE"]
+    description: str
+    sender_address: str
+    sender_name: str
+    tls: bool
+    host: str
+    user: str
+    reply_to_address: str
+    has_password: bool
+    none: dict[str, Any] | None = None
+    plain: dict[str, Any] | None = None
+    xoauth2: dict[str, Any] | None = None
+
+
+class ProviderConfig(ResponseModel):
+    config: Provider
+
+
+class ProviderAdded(ResponseModel):
+    id: str
+    details: Details
+
+
+class ProviderChanged(ResponseModel):
+    details: Details
+
+
+class ListDetails(ResponseModel):
+    total_result: int
+    timestamp: str
+
+
+class ProviderList(ResponseModel):
+    details: ListDetails
+    result: list[Provider]
 
 
 class JobPage(ResponseModel):

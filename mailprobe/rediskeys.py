@@ -3,6 +3,10 @@
 - mailprobe:job:{id}               hash: tenant, doc (the Job as JSON), secret (encrypted)
 - mailprobe:job:{id}:done          stream: one entry once the job has ended (long polls wait on it)
 - mailprobe:tenant:{tenant}:jobs   sorted set of job ids (all score 0, so ids sort by time)
+- mailprobe:provider:{id}          hash: tenant, doc (the settings as JSON, no secret),
+                                   secret (encrypted JSON of the secrets), details (JSON)
+- mailprobe:tenant:{tenant}:providers  sorted set of provider ids (score 0, sorted by id)
+- mailprobe:tenant:{tenant}:active     string: the id of the tenant's active provider
 - mailprobe:apikey:{sha256}        hash: tenant, permissions, createdAt, revokedAt
 - mailprobe:workers                sorted set: worker name -> last heartbeat (unix seconds)
 The Celery queue itself is the list "mailprobe.smtp" (kombu's naming).
@@ -21,6 +25,18 @@ def job_done(job_id: str) -> str:
 
 def tenant_jobs(tenant: str) -> str:
     return f"{PREFIX}:tenant:{tenant}:jobs"
+
+
+def provider(provider_id: str) -> str:
+    return f"{PREFIX}:provider:{provider_id}"
+
+
+def tenant_providers(tenant: str) -> str:
+    return f"{PREFIX}:tenant:{tenant}:providers"
+
+
+def tenant_active_provider(tenant: str) -> str:
+    return f"{PREFIX}:tenant:{tenant}:active"
 
 
 def api_key(digest: str) -> str:

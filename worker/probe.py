@@ -38,6 +38,7 @@ from mailprobe.models import (
 )
 from mailprobe.settings import Settings
 from worker.message import build_test_message, dot_stuff
+from worker.oauth import TokenCache, TokenError
 from worker.smtp import (
     Deadline,
     SMTPConnection,
@@ -86,6 +87,7 @@ class ProbeOptions:
     data_timeout: float
     session_deadline: float
     verify_certificates: bool = True
+    tokens: TokenCache | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ProbeOptions:
@@ -95,15 +97,17 @@ class ProbeOptions:
         if not settings.smtp_verify_certificates:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
+        policy = DestinationPolicy.from_settings(settings)
         return cls(
             ssl_context=context,
-            policy=DestinationPolicy.from_settings(settings),
+            policy=policy,
             helo_name=settings.smtp_helo_name,
             connect_timeout=settings.smtp_connect_timeout,
             command_timeout=settings.smtp_command_timeout,
             data_timeout=settings.smtp_data_timeout,
             session_deadline=settings.smtp_session_deadline,
             verify_certificates=settings.smtp_verify_certificates,
+            tokens=TokenCache(policy, context),
         )
 
 
@@ -153,7 +157,8 @@ class _Session:
         self.host, self.port = request.host_name, request.port
         self.deadline = Deadline(options.session_deadline)
         self.transcript = Transcript()
-        self.transcript.add_secret(request.auth_password)
+        for secret in request.secrets().values():
+            self.transcript.add_secret(secret)
         self.report = Report(host=self.host, port=self.port)
         self.conn: SMTPConnection | None = None
         self.last_reply: SMTPReply | None = None
@@ -218,6 +223,8 @@ class _Session:
                 return error(exc.category, str(exc), False), False
             case DestinationRefused():
                 return error("policy", f"destination refused: {exc}", False), False
+            case TokenError():
+                return error("auth", f"XOAUTH2 token: {exc}", exc.retryable), False
             case socket.gaierror():
                 temporary = exc.errno in (socket.EAI_AGAIN, getattr(socket, "EAI_SYSTEM", None))
                 return error("dns", f"cannot resolve {self.host}: {exc.strerror}", temporary), False
@@ -289,7 +296,7 @@ class _Session:
             self._note_tls("starttls", conn.sock)
             features = self._ehlo(conn)
 
-        if self.request.wants_auth:
+        if self.request.auth_mode != "none":
             self._authenticate(conn, features)
 
         message_id, message = build_test_message(
@@ -367,36 +374,59 @@ class _Session:
         return features
 
     def _authenticate(self, conn: SMTPConnection, features: dict[str, str]) -> None:
-        user, password = self.request.user, self.request.auth_password
         offered = sorted(dict.fromkeys(features.get("AUTH", "").upper().split()))
         self.report.auth.offered = offered
         with self.phase("auth", self.options.command_timeout):
             if "AUTH" not in features:
-                hint = (
-                    ""
-                    if self.report.tls.mode != "none"
-                    else " (many servers offer it only over TLS)"
-                )
+                hint = "" if self.report.tls.mode != "none" else " (many offer it only over TLS)"
                 raise _Refusal(
                     "auth", f"credentials were given but the server offers no AUTH{hint}"
                 )
-            if "PLAIN" in offered:
-                self.report.auth.used = "PLAIN"
-                token = _b64(f"\0{user}\0{password}")
-                self.transcript.add_secret(token)
-                reply = self._command(conn, f"AUTH PLAIN {token}", shown="AUTH PLAIN <redacted>")
+            if self.request.auth_mode == "xoauth2":
+                reply = self._auth_xoauth2(conn, offered)
+            elif "PLAIN" in offered:
+                reply = self._auth_plain(conn)
             elif "LOGIN" in offered:
-                self.report.auth.used = "LOGIN"
-                for secret in (_b64(user), _b64(password)):
-                    self.transcript.add_secret(secret)
-                conn.expect(self._command(conn, "AUTH LOGIN"), 334)
-                conn.expect(self._command(conn, _b64(user), shown="<redacted>"), 334)
-                reply = self._command(conn, _b64(password), shown="<redacted>")
+                reply = self._auth_login(conn)
             else:
                 raise _Refusal(
                     "auth", f"no mechanism in common: the server offers {' '.join(offered)}"
                 )
             conn.expect(reply, 235)
+
+    def _auth_plain(self, conn: SMTPConnection) -> SMTPReply:
+        self.report.auth.used = "PLAIN"
+        token = self._secret_b64(f"\0{self.request.user}\0{self.request.auth_password}")
+        return self._command(conn, f"AUTH PLAIN {token}", shown="AUTH PLAIN <redacted>")
+
+    def _auth_login(self, conn: SMTPConnection) -> SMTPReply:
+        self.report.auth.used = "LOGIN"
+        conn.expect(self._command(conn, "AUTH LOGIN"), 334)
+        user = self._secret_b64(self.request.user)
+        conn.expect(self._command(conn, user, shown="<redacted>"), 334)
+        password = self._secret_b64(self.request.auth_password)
+        return self._command(conn, password, shown="<redacted>")
+
+    def _auth_xoauth2(self, conn: SMTPConnection, offered: list[str]) -> SMTPReply:
+        self.report.auth.used = "XOAUTH2"
+        if "XOAUTH2" not in offered:
+            raise _Refusal("auth", f"XOAUTH2 is not offered: the server offers {' '.join(offered)}")
+        assert self.request.xoauth2 is not None and self.options.tokens is not None
+        self.transcript.record("C", "<fetching an OAuth2 token>")
+        token = self.options.tokens.token(self.request.xoauth2, self.deadline.remaining())
+        self.transcript.add_secret(token)
+        payload = self._secret_b64(f"user={self.request.user}\x01auth=Bearer {token}\x01\x01")
+        reply = self._command(conn, f"AUTH XOAUTH2 {payload}", shown="AUTH XOAUTH2 <redacted>")
+        if reply.code == 334:
+            # RFC 7628: the server's 334 carries an error document; an empty line ends it.
+            reply = self._command(conn, "")
+        return reply
+
+    def _secret_b64(self, text: str) -> str:
+        """base64 of text, which the transcript then treats as a secret."""
+        encoded = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        self.transcript.add_secret(encoded)
+        return encoded
 
     def _note_tls(self, mode: str, sock: socket.socket) -> None:
         assert isinstance(sock, ssl.SSLSocket)
@@ -417,7 +447,3 @@ class _Session:
                 sha256=hashlib.sha256(der).hexdigest(),
                 verified=self.options.verify_certificates,
             )
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")

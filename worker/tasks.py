@@ -106,7 +106,7 @@ def run_attempt(rt: Runtime, job_id: str) -> float | None:
     rt.jobs.save(job)
 
     try:
-        request = stored.request_with_secret(rt.box)
+        request = stored.request_with_secrets(rt.box)
     except DecryptionError:
         log.error("job %s: its password does not decrypt with the configured keys", job_id)
         attempt.error = ProbeError(

@@ -1,0 +1,208 @@
+"""ProviderStore: a tenant's stored SMTP providers, their secrets encrypted at rest.
+
+A stored secret is bound to its destination (host, user, and for XOAUTH2 the token endpoint
+and client id): it is never sent anywhere else. Changing the destination without giving the
+secret again is refused (StaleSecret), here and when a test names a provider by id.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from mailprobe import rediskeys
+from mailprobe.crypto import SecretBox
+from mailprobe.jobs import new_id, open_secrets, seal_secrets
+from mailprobe.models import Details, Provider, ProviderRequest, utcnow
+
+
+class StaleSecret(Exception):
+    """A stored secret would go to a destination it was not stored for."""
+
+
+@dataclass(frozen=True)
+class StoredProvider:
+    id: str
+    tenant: str
+    settings: ProviderRequest  # without secrets
+    sealed: str  # the encrypted secrets
+    details: Details
+    active: bool
+
+    def secrets(self, box: SecretBox) -> dict[str, str]:
+        return open_secrets(box, self.sealed, provider_context(self.id))
+
+    def public(self) -> Provider:
+        settings = self.settings.public()
+        return Provider.model_validate(
+            {
+                **settings,
+                "id": self.id,
+                "details": self.details,
+                "state": "SMTP_CONFIG_ACTIVE" if self.active else "SMTP_CONFIG_INACTIVE",
+                "hasPassword": bool(self.sealed),
+            }
+        )
+
+
+def provider_context(provider_id: str) -> str:
+    # Bound as associated data: a ciphertext copied to another provider does not open.
+    return f"provider:{provider_id}"
+
+
+def merge_secrets(
+    old: ProviderRequest | None, kept: dict[str, str], new: ProviderRequest
+) -> dict[str, str]:
+    """The secrets a provider has after `new` replaces `old`: empty ones keep the stored ones.
+
+    Raises StaleSecret when a kept secret would follow a changed destination.
+    """
+    given = new.secrets()
+    if new.auth_mode == "none":
+        return given
+    carried = {name: value for name, value in kept.items() if name not in given}
+    needed = {"plain": "password", "xoauth2": "clientSecret"}[new.auth_mode]
+    if needed in carried and (old is None or old.destination() != new.destination()):
+        raise StaleSecret(
+            "the host, user or auth endpoint changed: give the secret again "
+            "(a stored secret is never sent to a new destination)"
+        )
+    return {**carried, **given}
+
+
+class ProviderStore:
+    def __init__(self, client: redis.Redis, box: SecretBox) -> None:
+        self.redis = client
+        self.box = box
+
+    def create(self, tenant: str, request: ProviderRequest) -> StoredProvider:
+        provider_id = new_id()
+        now = utcnow()
+        details = Details(sequence=1, creation_date=now, change_date=now, resource_owner=tenant)
+        sealed = seal_secrets(
+            self.box, merge_secrets(None, {}, request), provider_context(provider_id)
+        )
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(
+            rediskeys.provider(provider_id), mapping=self._fields(tenant, request, sealed, details)
+        )
+        pipe.zadd(rediskeys.tenant_providers(tenant), {provider_id: 0})
+        pipe.execute()
+        return StoredProvider(provider_id, tenant, request.with_secrets({}), sealed, details, False)
+
+    def get(self, provider_id: str, tenant: str) -> StoredProvider | None:
+        """The provider, or None when there is none or it belongs to another tenant."""
+        fields = self.redis.hgetall(rediskeys.provider(provider_id))
+        if not fields or fields.get("tenant") != tenant:
+            return None
+        active = self.redis.get(rediskeys.tenant_active_provider(tenant)) == provider_id
+        return self._load(provider_id, fields, active)
+
+    def active(self, tenant: str) -> StoredProvider | None:
+        provider_id = self.redis.get(rediskeys.tenant_active_provider(tenant))
+        return self.get(str(provider_id), tenant) if provider_id else None
+
+    def update(self, provider_id: str, tenant: str, request: ProviderRequest) -> Details | None:
+        def change(current: StoredProvider) -> tuple[ProviderRequest, str]:
+            secrets = merge_secrets(current.settings, current.secrets(self.box), request)
+            return request, seal_secrets(self.box, secrets, provider_context(provider_id))
+
+        return self._change(provider_id, tenant, change)
+
+    def set_password(self, provider_id: str, tenant: str, password: str) -> Details | None:
+        def change(current: StoredProvider) -> tuple[ProviderRequest, str]:
+            secrets = {**current.secrets(self.box), "password": password}
+            if not password:
+                secrets.pop("password")
+            return current.settings, seal_secrets(self.box, secrets, provider_context(provider_id))
+
+        return self._change(provider_id, tenant, change)
+
+    def set_active(self, provider_id: str, tenant: str, active: bool) -> Details | None:
+        """Activate (the tenant's one active provider) or deactivate."""
+        details = self._change(provider_id, tenant, lambda p: (p.settings, p.sealed))
+        if details is None:
+            return None
+        key = rediskeys.tenant_active_provider(tenant)
+        if active:
+            self.redis.set(key, provider_id)
+        elif self.redis.get(key) == provider_id:
+            self.redis.delete(key)
+        return details
+
+    def delete(self, provider_id: str, tenant: str) -> bool:
+        if self.get(provider_id, tenant) is None:
+            return False
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(rediskeys.provider(provider_id))
+        pipe.zrem(rediskeys.tenant_providers(tenant), provider_id)
+        pipe.execute()
+        if self.redis.get(rediskeys.tenant_active_provider(tenant)) == provider_id:
+            self.redis.delete(rediskeys.tenant_active_provider(tenant))
+        return True
+
+    def search(
+        self, tenant: str, *, offset: int, limit: int, asc: bool
+    ) -> tuple[int, list[StoredProvider]]:
+        index = rediskeys.tenant_providers(tenant)
+        total = int(self.redis.zcard(index))
+        if limit == 0 or offset >= total:
+            return total, []
+        bounds = ("-", "+") if asc else ("+", "-")
+        read = self.redis.zrangebylex if asc else self.redis.zrevrangebylex
+        ids = [str(i) for i in read(index, *bounds, start=offset, num=limit)]
+        found = [self.get(provider_id, tenant) for provider_id in ids]
+        return total, [p for p in found if p is not None]
+
+    # -- helpers
+
+    @staticmethod
+    def _fields(
+        tenant: str, settings: ProviderRequest, sealed: str, details: Details
+    ) -> dict[Any, Any]:  # redis-py's hset mapping type is invariant; these are all str
+        return {
+            "tenant": tenant,
+            "doc": json.dumps(settings.public()),
+            "secret": sealed,
+            "details": details.model_dump_json(),
+        }
+
+    @staticmethod
+    def _load(provider_id: str, fields: dict[Any, Any], active: bool) -> StoredProvider:
+        return StoredProvider(
+            id=provider_id,
+            tenant=fields["tenant"],
+            settings=ProviderRequest.model_validate(json.loads(fields["doc"])),
+            sealed=fields.get("secret", ""),
+            details=Details.model_validate_json(fields["details"]),
+            active=active,
+        )
+
+    def _change(
+        self,
+        provider_id: str,
+        tenant: str,
+        change: Any,
+    ) -> Details | None:
+        """Apply `change(current) -> (settings, sealed)` atomically; None when not found."""
+        key = rediskeys.provider(provider_id)
+        result: list[Details] = []
+
+        def attempt(pipe: redis.client.Pipeline) -> None:
+            fields = pipe.hgetall(key)
+            if not fields or fields.get("tenant") != tenant:
+                return
+            current = self._load(provider_id, fields, active=False)
+            settings, sealed = change(current)
+            details = current.details.model_copy(
+                update={"sequence": current.details.sequence + 1, "change_date": utcnow()}
+            )
+            pipe.multi()
+            pipe.hset(key, mapping=self._fields(tenant, settings, sealed, details))
+            result.append(details)
+
+        self.redis.transaction(attempt, key)
+        return result[-1] if result else None

@@ -1,0 +1,44 @@
+"""Key rotation: re-encrypt every stored secret under the keyring's current key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import redis
+
+from mailprobe import rediskeys
+from mailprobe.crypto import SecretBox
+from mailprobe.providers import provider_context
+
+# Which hashes hold a "secret" field, and the associated data each was sealed with.
+_SEALED: dict[str, Callable[[str], str]] = {
+    "job": lambda job_id: job_id,
+    "provider": provider_context,
+}
+
+
+def reseal_secrets(client: redis.Redis, box: SecretBox) -> dict[str, int]:
+    """How many secrets of each kind were re-encrypted; those under the current key stay."""
+    counts = dict.fromkeys(_SEALED, 0)
+    for kind, context_of in _SEALED.items():
+        for name in client.scan_iter(f"{rediskeys.PREFIX}:{kind}:*", count=1000):
+            name = str(name)
+            if name.count(":") != 2:
+                continue  # e.g. mailprobe:job:{id}:done
+            sealed = client.hget(name, "secret")
+            if not sealed or box.key_id_of(str(sealed)) == box.current_key_id:
+                continue
+            record_id = name.rsplit(":", 1)[1]
+            plaintext = box.decrypt(str(sealed), context_of(record_id))
+            # Only where the field still holds what was read: a job that ended meanwhile
+            # has dropped its secret, and must not get it back.
+            client.eval(
+                "if redis.call('HGET', KEYS[1], 'secret') == ARGV[1] then "
+                "return redis.call('HSET', KEYS[1], 'secret', ARGV[2]) end return 0",
+                1,
+                name,
+                str(sealed),
+                box.encrypt(plaintext, context_of(record_id)),
+            )
+            counts[kind] += 1
+    return counts
