@@ -141,6 +141,29 @@ def keys_revoke(key: str) -> None:
     click.echo("revoked")
 
 
+@keys.command("rotate-secrets")
+def keys_rotate() -> None:
+    """Re-encrypt every stored secret under the first key of MAILPROBE_ENCRYPTION_KEYS.
+
+    Put the new key first, keep the old ones after it, restart the API and workers, run
+    this; then the old keys can be removed.
+    """
+    from mailprobe.crypto import DecryptionError, SecretBox
+    from mailprobe.redisconn import get_redis
+    from mailprobe.rotation import reseal_secrets
+
+    settings = _settings()
+    box = SecretBox(key.get_secret_value() for key in settings.encryption_keys)
+    try:
+        counts = reseal_secrets(get_redis(settings.redis_url), box)
+    except DecryptionError as exc:
+        raise click.ClickException(f"{exc}: keep every old key configured until rotated") from None
+    click.echo(
+        f"re-encrypted under key {box.current_key_id}: "
+        + ", ".join(f"{count} {kind} secret(s)" for kind, count in counts.items())
+    )
+
+
 @keys.command("generate-encryption-key")
 @click.option("--id", "key_id", default="k1", help="the key id stored with each ciphertext")
 def keys_generate(key_id: str) -> None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,16 +170,15 @@ def service_env(
     return env
 
 
-@pytest.fixture(scope="session")
-def service(
-    service_env: dict[str, str], redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Service]:
-    logs = tmp_path_factory.mktemp("logs")
+@contextmanager
+def running_service(env: dict[str, str], redis: RedisServer, logs: Path) -> Iterator[Service]:
+    """A worker process and the API under gunicorn with `env`, until the block ends."""
+    logs.mkdir(parents=True, exist_ok=True)
     worker_log, api_log = logs / "worker.log", logs / "api.log"
     command = [sys.executable, "-m", "mailprobe"]
-    worker = _start([*command, "worker", "--concurrency", "50"], service_env, worker_log)
-    api = _start([*command, "serve", "--workers", "1"], service_env, api_log)
-    base_url = f"http://127.0.0.1:{service_env['MAILPROBE_PORT']}"
+    worker = _start([*command, "worker", "--concurrency", "50"], env, worker_log)
+    api = _start([*command, "serve", "--workers", "1"], env, api_log)
+    base_url = f"http://127.0.0.1:{env['MAILPROBE_PORT']}"
 
     def ready() -> bool:
         for process, log in ((worker, worker_log), (api, api_log)):
@@ -191,10 +191,23 @@ def service(
 
     try:
         wait_for(ready, 60, "the API and a worker to be ready")
-        yield Service(base_url, redis_server, service_env, [worker_log, api_log])
+        yield Service(base_url, redis, env, [worker_log, api_log])
     finally:
         _stop(api)
         _stop(worker)
+        LOGS.extend([worker_log, api_log])
+
+
+# Every log a service wrote, for the final scan for secrets.
+LOGS: list[Path] = []
+
+
+@pytest.fixture(scope="session")
+def service(
+    service_env: dict[str, str], redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    with running_service(service_env, redis_server, tmp_path_factory.mktemp("logs")) as running:
+        yield running
 
 
 @pytest.fixture

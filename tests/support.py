@@ -40,10 +40,11 @@ def redis_binary() -> str:
 class RedisServer:
     port: int
     process: subprocess.Popen[bytes]
+    db: int = 0
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://127.0.0.1:{self.port}/{self.db}"
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url, decode_responses=True)

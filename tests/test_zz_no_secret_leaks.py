@@ -10,7 +10,7 @@ import socket
 
 import redis
 
-from tests.conftest import SECRETS_USED, ApiClient, Service, probe_body, secret
+from tests.conftest import LOGS, SECRETS_USED, ApiClient, Service, probe_body, secret
 from tests.smtp_servers import RawServer
 from tests.support import wait_for
 
@@ -63,7 +63,7 @@ def test_a_password_in_flight_is_stored_only_encrypted(service: Service, client:
 
 def test_no_secret_the_suite_used_appears_in_redis_or_the_logs(service: Service) -> None:
     dump = _redis_dump(service.redis.client())
-    logs = "\n".join(path.read_text(errors="replace") for path in service.logs)
+    logs = "\n".join(path.read_text(errors="replace") for path in [*service.logs, *LOGS])
     assert SECRETS_USED, "the suite registered the secrets it used"
     for value in SECRETS_USED:
         for form in _forms(value):
