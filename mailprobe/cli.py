@@ -100,6 +100,39 @@ def dev(sink: bool) -> None:
 
 
 @main.group()
+def jobs() -> None:
+    """Jobs that are stuck."""
+
+
+@jobs.command("stuck")
+def jobs_stuck() -> None:
+    """List unfinished jobs with no progress for MAILPROBE_STUCK_AFTER seconds."""
+    import time
+
+    from mailprobe.jobs import JobStore
+    from mailprobe.redisconn import get_redis
+
+    settings = _settings()
+    store = JobStore(get_redis(settings.redis_url), settings.result_ttl)
+    for job_id in store.stale(time.time() - settings.stuck_seconds):
+        stored = store.load(job_id)
+        if stored is not None:
+            job = stored.job
+            click.echo(f"{job.id} {job.status} updated {job.updated_at or job.created_at}")
+
+
+@jobs.command("sweep")
+def jobs_sweep() -> None:
+    """Send the tasks of stuck jobs again (workers also do this every 30 s)."""
+    _settings()
+    from worker.maintenance import sweep
+    from worker.tasks import runtime
+
+    counts = sweep(runtime())
+    click.echo(f"re-queued {counts['requeued']} stuck job(s); {counts['busy']} running")
+
+
+@main.group()
 def keys() -> None:
     """API keys and encryption keys."""
 

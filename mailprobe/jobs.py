@@ -15,7 +15,7 @@ import redis
 
 from mailprobe import rediskeys
 from mailprobe.crypto import SecretBox
-from mailprobe.models import Job, JobStatus, SmtpTestRequest, utcnow
+from mailprobe.models import Job, JobStatus, Report, SmtpTestRequest, utcnow
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -51,6 +51,7 @@ class StoredJob:
     tenant: str
     job: Job
     secret: str  # encrypted secrets (JSON); "" when there are none or the job has ended
+    accepted: Report | None = None  # the report as of the server's 250 after DATA
 
     def request_with_secrets(self, box: SecretBox) -> SmtpTestRequest:
         request = SmtpTestRequest.model_validate(self.job.request)
@@ -79,6 +80,7 @@ class JobStore:
         pipe.zadd(index, {job_id: 0})
         pipe.zremrangebylex(index, "-", f"({floor}")
         pipe.expire(index, self.ttl)
+        pipe.zadd(rediskeys.UNFINISHED_JOBS, {job_id: time.time()})
         pipe.execute()
         return job
 
@@ -87,6 +89,7 @@ class JobStore:
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(rediskeys.job(job_id))
         pipe.zrem(rediskeys.tenant_jobs(tenant), job_id)
+        pipe.zrem(rediskeys.UNFINISHED_JOBS, job_id)
         pipe.execute()
 
     def get(self, job_id: str, tenant: str) -> Job | None:
@@ -142,22 +145,73 @@ class JobStore:
     # -- the worker's side
 
     def load(self, job_id: str) -> StoredJob | None:
-        tenant, doc, secret = self.redis.hmget(rediskeys.job(job_id), ["tenant", "doc", "secret"])
+        tenant, doc, secret, accepted = self.redis.hmget(
+            rediskeys.job(job_id), ["tenant", "doc", "secret", "accepted"]
+        )
         if tenant is None or doc is None:
             return None
         return StoredJob(
-            tenant=str(tenant), job=Job.model_validate_json(doc), secret=str(secret or "")
+            tenant=str(tenant),
+            job=Job.model_validate_json(doc),
+            secret=str(secret or ""),
+            accepted=Report.model_validate_json(accepted) if accepted else None,
         )
 
     def save(self, job: Job) -> None:
-        self.redis.hset(rediskeys.job(job.id), "doc", job.model_dump_json())
+        job.updated_at = utcnow()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(rediskeys.job(job.id), "doc", job.model_dump_json())
+        pipe.zadd(rediskeys.UNFINISHED_JOBS, {job.id: time.time()})
+        pipe.execute()
+
+    def mark_accepted(self, job_id: str, report: Report) -> None:
+        """The server accepted the message: from now on it must never be sent again."""
+        self.redis.hset(rediskeys.job(job_id), "accepted", report.model_dump_json())
 
     def finish(self, job: Job) -> None:
         """Store the ended job, forget its secret and wake every waiter, atomically."""
+        job.updated_at = utcnow()
         done = rediskeys.job_done(job.id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(rediskeys.job(job.id), "doc", job.model_dump_json())
-        pipe.hdel(rediskeys.job(job.id), "secret")
+        pipe.hdel(rediskeys.job(job.id), "secret", "accepted")
+        pipe.zrem(rediskeys.UNFINISHED_JOBS, job.id)
         pipe.xadd(done, {"status": job.status}, maxlen=1)
         pipe.expire(done, self.ttl)
         pipe.execute()
+
+    # -- one attempt at a time
+
+    def acquire_lease(self, job_id: str, seconds: int) -> str | None:
+        """A token when no other worker runs an attempt of this job, else None."""
+        token = os.urandom(8).hex()
+        if self.redis.set(rediskeys.job_lease(job_id), token, nx=True, ex=seconds):
+            return token
+        return None
+
+    def release_lease(self, job_id: str, token: str) -> None:
+        self.redis.eval(_RELEASE, 1, rediskeys.job_lease(job_id), token)
+
+    def lease_ttl(self, job_id: str) -> int:
+        return max(int(self.redis.ttl(rediskeys.job_lease(job_id))), 1)
+
+    # -- stuck jobs
+
+    def stale(self, older_than: float, limit: int = 500) -> list[str]:
+        """Unfinished jobs with no progress since `older_than` (unix time), oldest first."""
+        found = self.redis.zrangebyscore(
+            rediskeys.UNFINISHED_JOBS, "-inf", older_than, start=0, num=limit
+        )
+        return [str(job_id) for job_id in found]
+
+    def touch(self, job_id: str) -> None:
+        self.redis.zadd(rediskeys.UNFINISHED_JOBS, {job_id: time.time()}, xx=True)
+
+    def forget_unfinished(self, job_id: str) -> None:
+        self.redis.zrem(rediskeys.UNFINISHED_JOBS, job_id)
+
+
+# Delete the lease only if it is still ours: it may have expired and been taken since.
+_RELEASE = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)

@@ -430,6 +430,7 @@ class Job(ResponseModel):
     created_at: str
     started_at: str | None = None
     finished_at: str | None = None
+    updated_at: str | None = None
     request: dict[str, Any]
     attempts: list[Attempt] = Field(default_factory=list)
     result: Report | None = None

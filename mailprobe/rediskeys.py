@@ -2,6 +2,10 @@
 
 - mailprobe:job:{id}               hash: tenant, doc (the Job as JSON), secret (encrypted)
 - mailprobe:job:{id}:done          stream: one entry once the job has ended (long polls wait on it)
+- mailprobe:job:{id}:lease         string: the token of the worker running an attempt (expires)
+- mailprobe:jobs:unfinished        sorted set: unfinished job id -> time of its last progress
+- mailprobe:idempotency:{tenant}:{sha256 of the key}  hash: body hash, job id (24 h)
+- mailprobe:sweeper                string: lock of the worker sweeping stuck jobs (expires)
 - mailprobe:tenant:{tenant}:jobs   sorted set of job ids (all score 0, so ids sort by time)
 - mailprobe:provider:{id}          hash: tenant, doc (the settings as JSON, no secret),
                                    secret (encrypted JSON of the secrets), details (JSON)
@@ -21,6 +25,14 @@ def job(job_id: str) -> str:
 
 def job_done(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:done"
+
+
+def job_lease(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:lease"
+
+
+def idempotency(tenant: str, key_digest: str) -> str:
+    return f"{PREFIX}:idempotency:{tenant}:{key_digest}"
 
 
 def tenant_jobs(tenant: str) -> str:
@@ -44,3 +56,5 @@ def api_key(digest: str) -> str:
 
 
 WORKERS = f"{PREFIX}:workers"
+UNFINISHED_JOBS = f"{PREFIX}:jobs:unfinished"
+SWEEPER = f"{PREFIX}:sweeper"

@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     retry_base_delay: float = Field(5.0, ge=0)
     retry_max_delay: float = Field(300.0, ge=0)
 
+    # Redelivery. A task whose worker died goes back to the queue once it has been
+    # unacknowledged this long (default: deadline + longest retry wait + 60 s, so a task
+    # waiting for its retry is not handed to a second worker).
+    visibility_timeout: int | None = Field(None, ge=1)
+    # How often a worker looks for such tasks, seconds.
+    restore_interval: float = Field(10.0, gt=0)
+    # A job with no progress for this long is re-queued by the sweeper (default:
+    # visibility timeout + 60 s, so Celery's own redelivery comes first).
+    stuck_after: int | None = Field(None, ge=1)
+
     # The worker.
     worker_pool: Literal["gevent", "threads", "prefork", "solo"] = "gevent"
     worker_concurrency: int = Field(200, ge=1)
@@ -92,6 +102,23 @@ class Settings(BaseSettings):
         if self.smtp_ca_file is not None and not self.smtp_ca_file.is_file():
             raise ValueError(f"MAILPROBE_SMTP_CA_FILE: no such file: {self.smtp_ca_file}")
         return self
+
+    @property
+    def broker_visibility_timeout(self) -> int:
+        if self.visibility_timeout is not None:
+            return self.visibility_timeout
+        return int(self.smtp_session_deadline + self.retry_max_delay + 60)
+
+    @property
+    def stuck_seconds(self) -> int:
+        if self.stuck_after is not None:
+            return self.stuck_after
+        return self.broker_visibility_timeout + 60
+
+    @property
+    def lease_seconds(self) -> int:
+        """How long one attempt may hold its job: the session deadline and a margin."""
+        return int(self.smtp_session_deadline + 30)
 
     @property
     def port_set(self) -> frozenset[int]:

@@ -11,7 +11,9 @@ RUN_SMTP_TEST = "mailprobe.run_smtp_test"
 
 
 def create_celery(settings: Settings) -> Celery:
-    app = Celery("mailprobe", broker=settings.redis_url, include=["worker.tasks"])
+    app = Celery(
+        "mailprobe", broker=settings.redis_url, include=["worker.tasks", "worker.maintenance"]
+    )
     app.conf.update(
         task_default_queue=SMTP_QUEUE,
         # A task is acknowledged only when it has run, and handed back if its worker dies:
@@ -29,7 +31,9 @@ def create_celery(settings: Settings) -> Celery:
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
         broker_connection_retry_on_startup=True,
         broker_transport_options={
-            "visibility_timeout": 3600,
+            "visibility_timeout": settings.broker_visibility_timeout,
+            "unacked_restore_interval": settings.restore_interval,
+            "unacked_restore_throttle": 1,
             # Every running task acknowledges through this pool: kombu's default of 10
             # starves a gevent worker that runs hundreds at once.
             "max_connections": settings.worker_concurrency + 50,

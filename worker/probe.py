@@ -131,13 +131,13 @@ def probe_smtp(
     options: ProbeOptions,
     *,
     reference: str,
-    on_accepted: Callable[[], None] | None = None,
+    on_accepted: Callable[[Report], None] | None = None,
 ) -> Report:
     """Run one SMTP session for `request` and report it.
 
-    `reference` (the job id) goes into the message's headers. `on_accepted` is called as
-    soon as the server accepts the message (250 after DATA), before QUIT: from then on the
-    message must never be sent again.
+    `reference` (the job id) goes into the message's headers. `on_accepted` is called with
+    the report so far as soon as the server accepts the message (250 after DATA), before
+    QUIT: from then on the message must never be sent again.
     """
     return _Session(request, options, reference, on_accepted).run()
 
@@ -148,7 +148,7 @@ class _Session:
         request: SmtpTestRequest,
         options: ProbeOptions,
         reference: str,
-        on_accepted: Callable[[], None] | None,
+        on_accepted: Callable[[Report], None] | None,
     ) -> None:
         self.request = request
         self.options = options
@@ -321,7 +321,10 @@ class _Session:
             conn.expect(self._read(conn), 250)
         self.report.message_id = message_id
         if self.on_accepted is not None:
-            self.on_accepted()
+            partial = self.report.model_copy(deep=True)
+            partial.ok = True
+            partial.transcript = list(self.transcript.lines)
+            self.on_accepted(partial)
 
         # The message is accepted: a failed QUIT is recorded but fails nothing.
         try:

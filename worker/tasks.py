@@ -7,36 +7,36 @@
                   │
                   └──────▶ failed (permanent failure, or no attempts left)
 
-Every state change is written to the JobStore before the next step, so a job whose worker
-dies is picked up again (late acknowledgement) and knows which attempt it is on.
+What makes it safe to deliver a task twice, or to lose a worker at any moment:
+
+- Every state change is written to the JobStore before the next step, and the task is
+  acknowledged only after it ran (late acknowledgement): a dead worker's task is delivered
+  again and finds the job where it was left.
+- Each task names the attempt it is for. One for an attempt that already ran is stale and
+  dropped, so a task Celery redelivers while its first copy waits to retry runs nothing twice.
+- An attempt holds a lease on its job: two workers never run the same job at once.
+- When the server accepts the message (250 after DATA), that is recorded at once: a task
+  that finds it recorded ends the job as succeeded and never sends the message again.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import socket
-import threading
-import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from celery import Task
-from celery.signals import worker_ready, worker_shutdown
 
-from mailprobe import rediskeys
 from mailprobe.crypto import DecryptionError, SecretBox
-from mailprobe.jobs import JobStore
-from mailprobe.models import Attempt, Job, ProbeError, Report, utcnow
+from mailprobe.jobs import JobStore, StoredJob
+from mailprobe.models import Attempt, Job, JobStatus, ProbeError, Report, utcnow
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import Settings, get_settings
-from worker.app import RUN_SMTP_TEST, celery_app
+from worker.app import RUN_SMTP_TEST, SMTP_QUEUE, celery_app
 from worker.probe import ProbeOptions, probe_smtp
 
 log = logging.getLogger("mailprobe.worker")
-
-HEARTBEAT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def runtime() -> Runtime:
     settings = get_settings()
     return Runtime(
         settings=settings,
-        jobs=JobStore(get_redis(settings.redis_url), settings.result_ttl),
+        jobs=JobStore(get_redis(settings.redis_url, worker=True), settings.result_ttl),
         box=SecretBox(s.get_secret_value() for s in settings.encryption_keys),
         options=ProbeOptions.from_settings(settings),
     )
@@ -70,19 +70,32 @@ def backoff(attempt: int, settings: Settings) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-def _interrupted(attempt: Attempt) -> None:
-    attempt.finished_at = utcnow()
-    attempt.outcome = "failed"
-    attempt.error = ProbeError(
-        category="internal",
-        phase=attempt.error.phase if attempt.error else "resolve",
-        message="the worker running this attempt stopped before it ended",
-        retryable=True,
-    )
+@dataclass(frozen=True)
+class Again:
+    """Run the task again after `delay` seconds, for `attempt`."""
+
+    delay: float
+    attempt: int
 
 
-def run_attempt(rt: Runtime, job_id: str) -> float | None:
-    """Run the job's next attempt; the delay before another one, or None when it has ended."""
+def next_attempt(job: Job) -> int:
+    """The number the job's next attempt will have (an interrupted one counts as tried)."""
+    return len(job.attempts) + 1
+
+
+def run_attempt(rt: Runtime, job_id: str, attempt: int) -> Again | None:
+    """Run attempt number `attempt` of the job, if it is still due; what to do next."""
+    token = rt.jobs.acquire_lease(job_id, rt.settings.lease_seconds)
+    if token is None:
+        # Another worker is running this job right now: look again once its lease ends.
+        return Again(rt.jobs.lease_ttl(job_id), attempt)
+    try:
+        return _run_leased(rt, job_id, attempt)
+    finally:
+        rt.jobs.release_lease(job_id, token)
+
+
+def _run_leased(rt: Runtime, job_id: str, attempt: int) -> Again | None:
     stored = rt.jobs.load(job_id)
     if stored is None:
         log.warning("job %s: not found (expired or never stored); dropping the task", job_id)
@@ -90,14 +103,25 @@ def run_attempt(rt: Runtime, job_id: str) -> float | None:
     job = stored.job
     if job.finished:
         return None  # a task delivered again after its job ended
-    if job.attempts and job.attempts[-1].outcome == "running":
-        _interrupted(job.attempts[-1])
-
-    number = len(job.attempts) + 1
+    interrupted = bool(job.attempts) and job.attempts[-1].outcome == "running"
+    if interrupted:
+        # The worker of that attempt died (its lease expired): it counts as tried.
+        _close(job.attempts[-1], "failed", _interruption(job.attempts[-1]))
+        if stored.accepted is not None:
+            _end_accepted(rt, job, stored.accepted)
+            return None
+    number = next_attempt(job)
+    if attempt != number and not (interrupted and attempt == number - 1):
+        log.info("job %s: dropping a stale task for attempt %d", job_id, attempt)
+        return None
     if number > rt.settings.max_attempts:
         _end(rt, job, "failed")
         return None
+    return _attempt(rt, stored, number)
 
+
+def _attempt(rt: Runtime, stored: StoredJob, number: int) -> Again | None:
+    job = stored.job
     now = utcnow()
     attempt = Attempt(number=number, started_at=now)
     job.status = "running"
@@ -108,38 +132,35 @@ def run_attempt(rt: Runtime, job_id: str) -> float | None:
     try:
         request = stored.request_with_secrets(rt.box)
     except DecryptionError:
-        log.error("job %s: its password does not decrypt with the configured keys", job_id)
-        attempt.error = ProbeError(
-            category="internal",
-            phase="auth",
-            message="the stored password cannot be decrypted with the configured keys",
-        )
-        attempt.finished_at, attempt.outcome = utcnow(), "failed"
+        log.error("job %s: its secrets do not decrypt with the configured keys", job.id)
+        message = "the stored password cannot be decrypted with the configured keys"
+        _close(attempt, "failed", ProbeError(category="internal", phase="auth", message=message))
         _end(rt, job, "failed")
         return None
 
     try:
-        report = probe_smtp(request, rt.options, reference=job.id)
+        report = probe_smtp(
+            request,
+            rt.options,
+            reference=job.id,
+            on_accepted=lambda partial: rt.jobs.mark_accepted(job.id, partial),
+        )
     except BaseException:
         # A bug or the hard time limit: the job must still end, not stay "running".
-        log.exception("job %s: the probe raised", job_id)
-        attempt.error = ProbeError(
-            category="internal", phase="resolve", message="internal error in the probe"
-        )
-        attempt.finished_at, attempt.outcome = utcnow(), "failed"
+        log.exception("job %s: the probe raised", job.id)
+        error = ProbeError(category="internal", phase="resolve", message="internal error")
+        _close(attempt, "failed", error)
         _end(rt, job, "failed")
         raise
 
-    attempt.finished_at = utcnow()
-    attempt.error = report.error
     job.result = report
     if report.ok:
-        attempt.outcome = "succeeded"
+        _close(attempt, "succeeded", None)
         _end(rt, job, "succeeded")
         return None
     assert report.error is not None
     if report.error.retryable and number < rt.settings.max_attempts:
-        attempt.outcome = "retrying"
+        _close(attempt, "retrying", report.error)
         job.status = "retrying"
         rt.jobs.save(job)
         delay = backoff(number, rt.settings)
@@ -151,18 +172,43 @@ def run_attempt(rt: Runtime, job_id: str) -> float | None:
             report.error.phase,
             delay,
         )
-        return delay
-    attempt.outcome = "failed"
+        return Again(delay, number + 1)
+    _close(attempt, "failed", report.error)
     _end(rt, job, "failed")
     return None
 
 
-def _end(rt: Runtime, job: Job, status: str) -> None:
-    job.status = status  # type: ignore[assignment]
+def _close(attempt: Attempt, outcome: str, error: ProbeError | None) -> None:
+    attempt.finished_at = utcnow()
+    attempt.outcome = outcome  # type: ignore[assignment]
+    attempt.error = error
+
+
+def _interruption(attempt: Attempt) -> ProbeError:
+    return ProbeError(
+        category="internal",
+        phase=attempt.error.phase if attempt.error else "resolve",
+        message="the worker running this attempt stopped before it ended",
+        retryable=True,
+    )
+
+
+def _end_accepted(rt: Runtime, job: Job, accepted: Report) -> None:
+    """The server took the message before the worker died: the job succeeded, as is."""
+    accepted.transcript.append(
+        "…: the worker stopped after the server accepted the message; it was not sent again"
+    )
+    job.result = accepted
+    job.attempts[-1].outcome = "succeeded"
+    job.attempts[-1].error = None
+    _end(rt, job, "succeeded")
+
+
+def _end(rt: Runtime, job: Job, status: JobStatus) -> None:
+    job.status = status
     job.finished_at = utcnow()
     if job.result is None and job.attempts and job.attempts[-1].error is not None:
-        request = job.request
-        host, _, port = str(request.get("host", "")).rpartition(":")
+        host, _, port = str(job.request.get("host", "")).rpartition(":")
         job.result = Report(
             host=host.strip("[]"), port=int(port or 0), error=job.attempts[-1].error
         )
@@ -177,6 +223,13 @@ def _end(rt: Runtime, job: Job, status: str) -> None:
     )
 
 
+def enqueue(job_id: str, attempt: int = 1, countdown: float | None = None) -> None:
+    """Send the task for a job's attempt (the API sends attempt 1 by name, the same way)."""
+    celery_app.send_task(
+        RUN_SMTP_TEST, args=[job_id, attempt], queue=SMTP_QUEUE, countdown=countdown
+    )
+
+
 @celery_app.task(
     bind=True,
     name=RUN_SMTP_TEST,
@@ -184,42 +237,7 @@ def _end(rt: Runtime, job: Job, status: str) -> None:
     reject_on_worker_lost=True,
     max_retries=None,
 )
-def run_smtp_test(self: Task, job_id: str) -> None:
-    delay = run_attempt(runtime(), job_id)
-    if delay is not None:
-        raise self.retry(countdown=delay, max_retries=None)
-
-
-# --- liveness: /readyz asks whether any worker has beaten recently --------------------------
-
-
-def _heartbeat(name: str, stop: threading.Event) -> None:
-    client = get_redis(get_settings().redis_url)
-    while not stop.is_set():
-        try:
-            client.zadd(rediskeys.WORKERS, {name: time.time()})
-        except Exception as exc:  # Redis restarting: keep beating once it is back.
-            log.warning("heartbeat failed: %s", type(exc).__name__)
-        stop.wait(HEARTBEAT_SECONDS)
-
-
-_stop_heartbeat = threading.Event()
-
-
-@worker_ready.connect
-def _on_worker_ready(sender: Any = None, **_: Any) -> None:
-    runtime()  # fail at start-up, not at the first job, when a setting is wrong
-    name = getattr(sender, "hostname", None) or socket.gethostname()
-    threading.Thread(
-        target=_heartbeat, args=(name, _stop_heartbeat), name="heartbeat", daemon=True
-    ).start()
-
-
-@worker_shutdown.connect
-def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
-    _stop_heartbeat.set()
-    name = getattr(sender, "hostname", None) or socket.gethostname()
-    try:
-        get_redis(get_settings().redis_url).zrem(rediskeys.WORKERS, name)
-    except Exception:  # shutting down anyway
-        log.debug("could not remove the heartbeat of %s", name)
+def run_smtp_test(self: Task, job_id: str, attempt: int = 1) -> None:
+    again = run_attempt(runtime(), job_id, attempt)
+    if again is not None:
+        raise self.retry(args=[job_id, again.attempt], countdown=again.delay, max_retries=None)

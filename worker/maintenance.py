@@ -1,0 +1,90 @@
+"""Work a worker does beside its tasks: a heartbeat for /readyz, and sweeping stuck jobs.
+
+A job is stuck when it is unfinished and nothing has happened to it for a while
+(MAILPROBE_STUCK_AFTER): its task was lost (Redis lost it, or a retry could not be
+published). The sweeper sends the task for the job's due attempt again; the attempt numbers
+and the lease of the lifecycle (worker/tasks.py) make a needless resend harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+from celery.signals import worker_ready, worker_shutdown
+
+from mailprobe import rediskeys
+from mailprobe.redisconn import get_redis
+from mailprobe.settings import get_settings
+from worker.tasks import Runtime, enqueue, runtime
+
+log = logging.getLogger("mailprobe.worker")
+
+HEARTBEAT_SECONDS = 5.0
+SWEEP_SECONDS = 30.0
+
+
+def sweep(rt: Runtime) -> dict[str, int]:
+    """Re-queue the tasks of stuck jobs; how many were re-queued, and how many were busy."""
+    counts = {"requeued": 0, "busy": 0}
+    for job_id in rt.jobs.stale(time.time() - rt.settings.stuck_seconds):
+        stored = rt.jobs.load(job_id)
+        if stored is None or stored.job.finished:
+            rt.jobs.forget_unfinished(job_id)
+            continue
+        rt.jobs.touch(job_id)
+        if rt.jobs.redis.exists(rediskeys.job_lease(job_id)):
+            counts["busy"] += 1  # an attempt is running right now
+            continue
+        attempts = stored.job.attempts
+        interrupted = bool(attempts) and attempts[-1].outcome == "running"
+        enqueue(job_id, len(attempts) if interrupted else len(attempts) + 1)
+        counts["requeued"] += 1
+        log.warning(
+            "job %s: no progress for %ss, its task is sent again", job_id, rt.settings.stuck_seconds
+        )
+    return counts
+
+
+def _maintain(name: str, stop: threading.Event) -> None:
+    settings = get_settings()
+    client = get_redis(settings.redis_url, worker=True)
+    next_sweep = time.monotonic() + SWEEP_SECONDS
+    while not stop.is_set():
+        try:
+            client.zadd(rediskeys.WORKERS, {name: time.time()})
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + SWEEP_SECONDS
+                # One sweeper at a time across all workers.
+                if client.set(rediskeys.SWEEPER, name, nx=True, ex=int(SWEEP_SECONDS) - 5):
+                    sweep(runtime())
+        except Exception as exc:  # Redis restarting: carry on once it is back.
+            log.warning("maintenance failed: %s", type(exc).__name__)
+        stop.wait(HEARTBEAT_SECONDS)
+
+
+_stop = threading.Event()
+
+
+def _name(sender: Any) -> str:
+    return str(getattr(sender, "hostname", None) or socket.gethostname())
+
+
+@worker_ready.connect
+def _on_worker_ready(sender: Any = None, **_: Any) -> None:
+    runtime()  # fail at start-up, not at the first job, when a setting is wrong
+    threading.Thread(
+        target=_maintain, args=(_name(sender), _stop), name="maintenance", daemon=True
+    ).start()
+
+
+@worker_shutdown.connect
+def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
+    _stop.set()
+    try:
+        get_redis(get_settings().redis_url).zrem(rediskeys.WORKERS, _name(sender))
+    except Exception:  # shutting down anyway
+        log.debug("could not remove the heartbeat of %s", _name(sender))
