@@ -55,6 +55,14 @@ _PREFER = {
     "description": "RFC 7240 `wait=N` (N ≤ 30): wait up to N s for the job to end.",
     "schema": {"type": "string", "pattern": r"^\s*wait\s*=\s*\d+\s*$"},
 }
+_IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Kept 24 h: the same key and body return the same job and never start a "
+    "second SMTP session; the same key with another body answers 422.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
 _PROVIDER_ID = {
     "name": "id",
     "in": "path",
@@ -76,12 +84,14 @@ OPERATIONS: list[Operation] = [
         "Test an SMTP provider",
         body=SmtpTestRequest,
         permission="smtp.test",
-        parameters=[_PREFER],
+        parameters=[_PREFER, _IDEMPOTENCY],
         description="Validates the request, enqueues a job and answers at once with it "
         "(202). With `Prefer: wait=N`, answers 200 with the ended job if it ends in time.",
         responses={
             200: ("The job ended within Prefer: wait", Job),
             202: ("The job, queued; Location points at it", Job),
+            409: ("The first request with this Idempotency-Key is still being handled", Status),
+            422: ("This Idempotency-Key was used with another request", Status),
         },
     ),
     Operation(
@@ -133,11 +143,13 @@ OPERATIONS: list[Operation] = [
         "Test a stored provider as it is stored",
         body=ProviderTestRequest,
         permission="smtp.test",
-        parameters=[_PROVIDER_ID, _PREFER],
+        parameters=[_PROVIDER_ID, _PREFER, _IDEMPOTENCY],
         responses={
             200: ("The job ended within Prefer: wait", Job),
             202: ("The job, queued; Location points at it", Job),
             404: ("No such provider for this tenant", Status),
+            409: ("The first request with this Idempotency-Key is still being handled", Status),
+            422: ("This Idempotency-Key was used with another request", Status),
         },
     ),
     Operation(

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, request, url_for
 from api.auth import current_principal, require
 from api.errors import FAILED_PRECONDITION, ApiError, invalid, not_found
 from api.http import json_response, parse_body, prefer_wait
+from api.idempotency import idempotent
 from api.services import services
 from mailprobe.models import Job, JobPage, ProviderTestRequest, SmtpTestRequest
 from mailprobe.providers import StoredProvider
@@ -38,23 +39,29 @@ def _applied(wait: int | None) -> dict[str, str]:
 
 
 def _submit(test: SmtpTestRequest) -> Response:
-    """Store the job, enqueue it, and answer at once (or after Prefer: wait)."""
+    """Store the job and enqueue it, once per Idempotency-Key; answer with the job."""
     svc = services()
     tenant = current_principal().tenant
-    job = svc.jobs.create(tenant, test, svc.box)
-    try:
-        svc.celery.send_task(RUN_SMTP_TEST, args=[job.id], queue=SMTP_QUEUE)
-    except Exception:
-        # Not enqueued means not accepted: leave nothing half-written behind.
+
+    def create() -> Job:
+        job = svc.jobs.create(tenant, test, svc.box)
         try:
-            svc.jobs.delete(job.id, tenant)
-        finally:
-            raise
+            svc.celery.send_task(RUN_SMTP_TEST, args=[job.id, 1], queue=SMTP_QUEUE)
+        except Exception:
+            # Not enqueued means not accepted: leave nothing half-written behind.
+            try:
+                svc.jobs.delete(job.id, tenant)
+            finally:
+                raise
+        return job
+
+    job, replayed = idempotent(create)
     wait = prefer_wait(svc.settings.max_wait)
     job = _waited(job, wait)
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
     if job.finished:
-        return json_response(job, 200, _applied(wait))
-    return json_response(job, 202, {"Location": _job_location(job), "Retry-After": "1"})
+        return json_response(job, 200, {**headers, **_applied(wait)})
+    return json_response(job, 202, {**headers, "Location": _job_location(job), "Retry-After": "1"})
 
 
 def _stored_provider(provider_id: str) -> StoredProvider:

@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     @property
     def lease_seconds(self) -> int:
         """How long one attempt may hold its job: the session deadline and a margin."""
-        return int(self.smtp_session_deadline + 30)
+        return int(self.smtp_session_deadline + 10)
 
     @property
     def port_set(self) -> frozenset[int]:

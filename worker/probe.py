@@ -229,7 +229,10 @@ class _Session:
                 temporary = exc.errno in (socket.EAI_AGAIN, getattr(socket, "EAI_SYSTEM", None))
                 return error("dns", f"cannot resolve {self.host}: {exc.strerror}", temporary), False
             case SMTPTimeout() | TimeoutError():
-                return error("timeout", f"{phase}: {exc or 'timed out'}", True), False
+                hint = ""
+                if phase == "banner" and not self.request.tls:
+                    hint = " (a server that expects TLS on connect says nothing: try tls: true)"
+                return error("timeout", f"{phase}: {exc or 'timed out'}{hint}", True), False
             case SMTPReplyError():
                 reply = exc.reply
                 category = _REPLY_CATEGORY.get(phase, "protocol")
