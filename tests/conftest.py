@@ -76,6 +76,24 @@ class Service:
     redis: RedisServer
     env: dict[str, str]
     logs: list[Path]
+    workers: list[subprocess.Popen[bytes]]
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        """Another worker process (its log beside the first one's)."""
+        log = self.logs[0].with_name(f"worker-{len(self.workers)}.log")
+        self.logs.append(log)
+        worker = _start(
+            [sys.executable, "-m", "mailprobe", "worker", "--concurrency", "50"], self.env, log
+        )
+        self.workers.append(worker)
+        return worker
+
+    def kill_workers(self) -> None:
+        """SIGKILL every worker: no clean shutdown, no acknowledgement, nothing handed back."""
+        for worker in self.workers:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
 
     def key(self, tenant: str = "t-main", permissions: tuple[str, ...] = PERMISSIONS) -> str:
         key = ApiKeyStore(self.redis.client()).create(tenant, list(permissions))
@@ -189,13 +207,15 @@ def running_service(env: dict[str, str], redis: RedisServer, logs: Path) -> Iter
         except requests.RequestException:
             return False
 
+    running = Service(base_url, redis, env, [worker_log, api_log], [worker])
     try:
         wait_for(ready, 60, "the API and a worker to be ready")
-        yield Service(base_url, redis, env, [worker_log, api_log])
+        yield running
     finally:
         _stop(api)
-        _stop(worker)
-        LOGS.extend([worker_log, api_log])
+        for process in running.workers:
+            _stop(process)
+        LOGS.extend(running.logs)
 
 
 # Every log a service wrote, for the final scan for secrets.

@@ -63,6 +63,9 @@ def start_redis(directory: Path, port: int | None = None, *, aof: bool = False) 
             "",
             "--appendonly",
             "yes" if aof else "no",
+            # Every write on disk before Redis answers it: a restart loses nothing.
+            "--appendfsync",
+            "always",
             "--dir",
             str(directory),
         ],

@@ -1,4 +1,11 @@
-"""Work a worker does beside its tasks: a heartbeat for /readyz, and sweeping stuck jobs.
+"""Work a worker does beside its tasks: a heartbeat for /readyz, handing back the tasks of
+dead workers, and sweeping stuck jobs.
+
+Handing back: a task whose worker died stays "unacknowledged" in Redis until kombu's restore
+sweep puts it back in the queue, once it is older than the visibility timeout. Kombu runs
+that sweep from its event loop (prefork), but its blocking consumer, the one the gevent pool
+uses, never reaches it: every idle BRPOP ends in Empty before the sweep. So this thread calls
+kombu's own sweep (QoS.restore_visible, with its mutex) every MAILPROBE_RESTORE_INTERVAL.
 
 A job is stuck when it is unfinished and nothing has happened to it for a while
 (MAILPROBE_STUCK_AFTER): its task was lost (Redis lost it, or a retry could not be
@@ -19,6 +26,7 @@ from celery.signals import worker_ready, worker_shutdown
 from mailprobe import rediskeys
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import get_settings
+from worker.app import celery_app
 from worker.tasks import Runtime, enqueue, runtime
 
 log = logging.getLogger("mailprobe.worker")
@@ -52,18 +60,28 @@ def sweep(rt: Runtime) -> dict[str, int]:
 def _maintain(name: str, stop: threading.Event) -> None:
     settings = get_settings()
     client = get_redis(settings.redis_url, worker=True)
-    next_sweep = time.monotonic() + SWEEP_SECONDS
-    while not stop.is_set():
-        try:
-            client.zadd(rediskeys.WORKERS, {name: time.time()})
-            if time.monotonic() >= next_sweep:
-                next_sweep = time.monotonic() + SWEEP_SECONDS
-                # One sweeper at a time across all workers.
-                if client.set(rediskeys.SWEEPER, name, nx=True, ex=int(SWEEP_SECONDS) - 5):
-                    sweep(runtime())
-        except Exception as exc:  # Redis restarting: carry on once it is back.
-            log.warning("maintenance failed: %s", type(exc).__name__)
-        stop.wait(HEARTBEAT_SECONDS)
+    now = time.monotonic()
+    due = {"beat": now, "restore": now, "sweep": now + SWEEP_SECONDS}
+    tick = min(HEARTBEAT_SECONDS, settings.restore_interval)
+    with celery_app.connection_for_read() as connection:
+        while not stop.is_set():
+            now = time.monotonic()
+            try:
+                if now >= due["beat"]:
+                    due["beat"] = now + HEARTBEAT_SECONDS
+                    client.zadd(rediskeys.WORKERS, {name: time.time()})
+                if now >= due["restore"]:
+                    due["restore"] = now + settings.restore_interval
+                    connection.default_channel.qos.restore_visible(num=None, interval=1)
+                if now >= due["sweep"]:
+                    due["sweep"] = now + SWEEP_SECONDS
+                    # One sweeper at a time across all workers.
+                    if client.set(rediskeys.SWEEPER, name, nx=True, ex=int(SWEEP_SECONDS) - 5):
+                        sweep(runtime())
+            except Exception as exc:  # Redis restarting: carry on once it is back.
+                log.warning("maintenance failed: %s", type(exc).__name__)
+                connection.ensure_connection(max_retries=1)
+            stop.wait(tick)
 
 
 _stop = threading.Event()

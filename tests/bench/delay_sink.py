@@ -48,6 +48,12 @@ class DelaySink:
         return self
 
     def stop(self) -> None:
+        async def cancel_sessions() -> None:
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(cancel_sessions(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 

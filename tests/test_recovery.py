@@ -1,0 +1,189 @@
+"""Faults of our own side: a worker killed mid-job, Redis restarting. No accepted job is lost,
+and no message the server accepted is sent again.
+
+These tests run their own service on their own Redis (with AOF, as in production), with a
+visibility timeout of 3 s so that a killed worker's task comes back within seconds.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.bench.delay_sink import DelaySink
+from tests.conftest import Service, probe_body, running_service
+from tests.smtp_servers import RawServer, free_port
+from tests.support import RedisServer, start_redis, wait_for
+
+
+@pytest.fixture(scope="module")
+def recovery_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = start_redis(tmp_path_factory.mktemp("redis-aof"), aof=True)
+    yield server
+    if server.process.poll() is None:
+        server.process.terminate()
+        server.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def recovery(
+    service_env: dict[str, str],
+    recovery_redis: RedisServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Service]:
+    env = {
+        **service_env,
+        "MAILPROBE_REDIS_URL": recovery_redis.url,
+        "MAILPROBE_PORT": str(free_port()),
+        "MAILPROBE_VISIBILITY_TIMEOUT": "3",
+        "MAILPROBE_RESTORE_INTERVAL": "0.5",
+    }
+    with running_service(env, recovery_redis, tmp_path_factory.mktemp("recovery")) as running:
+        yield running
+
+
+class CountingSmtp:
+    """A plain SMTP server that counts the messages it accepted (250 after DATA), and can
+    hang its first session at RCPT or at QUIT, so the test can kill the worker there."""
+
+    def __init__(self, hang_at: str) -> None:
+        self.hang_at = hang_at
+        self.accepted = 0
+        self.hanging = threading.Event()
+        self.release = threading.Event()
+        self.server = RawServer(self.serve)
+
+    def _hang(self) -> None:
+        self.hanging.set()
+        self.release.wait(60)
+
+    def serve(self, conn: socket.socket) -> None:
+        first = not self.hanging.is_set()
+        conn.sendall(b"220 counting.test ESMTP\r\n")
+        reader = conn.makefile("rb")
+        in_data = False
+        for raw in reader:
+            line = raw.rstrip(b"\r\n")
+            if in_data:
+                if line == b".":
+                    in_data = False
+                    self.accepted += 1
+                    conn.sendall(b"250 2.0.0 queued\r\n")
+                continue
+            verb = line[:4].upper()
+            if first and verb == self.hang_at.encode():
+                return self._hang()
+            if verb == b"DATA":
+                in_data = True
+                conn.sendall(b"354 go ahead\r\n")
+            elif verb == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                return None
+            else:
+                conn.sendall(b"250 ok\r\n")
+        return None
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.stop()
+
+
+def _ended(client: Any, job_id: str, timeout: float = 90) -> dict[str, Any]:
+    def poll() -> dict[str, Any] | None:
+        job: dict[str, Any] = client.get(
+            f"/email/smtp/_test/{job_id}", headers={"Prefer": "wait=5"}
+        ).json()
+        return job if job["status"] in ("succeeded", "failed") else None
+
+    ended: dict[str, Any] = wait_for(poll, timeout, f"job {job_id} to end")
+    return ended
+
+
+def test_worker_killed_after_the_server_accepted_the_message(recovery: Service) -> None:
+    client = recovery.client(recovery.key(tenant="t-recovery"))
+    smtp = CountingSmtp(hang_at="QUIT")
+    try:
+        job = client.submit(probe_body(smtp.server.address)).json()
+        wait_for(smtp.hanging.is_set, 20, "the session to reach QUIT")
+        assert smtp.accepted == 1
+        recovery.kill_workers()
+        recovery.start_worker()
+        ended = _ended(client, job["id"])
+    finally:
+        smtp.stop()
+    assert ended["status"] == "succeeded", ended
+    assert smtp.accepted == 1, "the accepted message must not be sent again"
+    assert ended["result"]["messageId"]
+    assert any("not sent again" in line for line in ended["result"]["transcript"])
+    assert [a["outcome"] for a in ended["attempts"]] == ["succeeded"]
+
+
+def test_worker_killed_before_acceptance_runs_the_job_again(recovery: Service) -> None:
+    client = recovery.client(recovery.key(tenant="t-recovery"))
+    smtp = CountingSmtp(hang_at="RCPT")
+    try:
+        job = client.submit(probe_body(smtp.server.address)).json()
+        wait_for(smtp.hanging.is_set, 20, "the session to reach RCPT")
+        recovery.kill_workers()
+        recovery.start_worker()
+        ended = _ended(client, job["id"])
+    finally:
+        smtp.stop()
+    assert ended["status"] == "succeeded", ended
+    assert smtp.accepted == 1
+    outcomes = [(a["number"], a["outcome"]) for a in ended["attempts"]]
+    assert outcomes == [(1, "failed"), (2, "succeeded")]
+    assert "worker running this attempt stopped" in ended["attempts"][0]["error"]["message"]
+
+
+def test_redis_restart_loses_no_accepted_job(
+    recovery: Service, recovery_redis: RedisServer, tmp_path: Path
+) -> None:
+    client = recovery.client(recovery.key(tenant="t-redis-restart"))
+    sink = DelaySink(delay=0.3).start()  # sessions of ~2 s: in flight across the restart
+    try:
+        ids = []
+        for _ in range(20):
+            response = client.submit(probe_body(sink.address))
+            assert response.status_code == 202
+            ids.append(response.json()["id"])
+
+        wait_for(lambda: sink.in_flight > 0, 10, "sessions in flight")
+        recovery_redis.process.terminate()  # a clean shutdown: the AOF is complete
+        recovery_redis.process.wait(timeout=10)
+        down = client.submit(probe_body(sink.address))
+        assert down.status_code == 503
+        assert down.json()["code"] == 14
+        assert int(down.headers["Retry-After"]) > 0
+        assert client.get(f"/email/smtp/_test/{ids[0]}").status_code == 503
+        ready = requests.get(f"{recovery.base_url}/readyz", timeout=10)
+        assert ready.status_code == 503
+
+        restarted = start_redis(_redis_dir(recovery_redis), recovery_redis.port, aof=True)
+        recovery_redis.process = restarted.process
+
+        # The API recovers by itself, and the workers reconnect.
+        wait_for(
+            lambda: client.submit(probe_body(sink.address)).status_code == 202,
+            30,
+            "the API to accept jobs again",
+        )
+        for job_id in ids:
+            assert _ended(client, job_id)["status"] == "succeeded"
+        assert sink.duplicates == 0
+        wait_for(lambda: sink.accepted >= len(ids), 30, "every message to arrive")
+    finally:
+        sink.stop()
+
+
+def _redis_dir(server: RedisServer) -> Path:
+    """The directory a test-owned redis-server was started in (its --dir argument)."""
+    args = server.process.args
+    assert isinstance(args, list)
+    return Path(str(args[args.index("--dir") + 1]))
