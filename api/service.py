@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 from flask import Blueprint, Response, jsonify
 
 from api.openapi import docs_page, openapi_document
 from api.services import services
-from mailprobe import rediskeys
+from mailprobe.liveness import alive_count
 
 bp = Blueprint("service", __name__)
-
-# A worker beats every 5 s; three missed beats and it counts as gone.
-WORKER_STALE_SECONDS = 15
 
 
 @bp.get("/healthz")
@@ -28,7 +23,7 @@ def readyz() -> tuple[Response, int]:
         client.ping()
     except Exception:
         return jsonify(status="unavailable", redis=False, workers=0), 503
-    workers = client.zcount(rediskeys.WORKERS, time.time() - WORKER_STALE_SECONDS, "+inf")
+    workers = alive_count(client)
     ready = workers > 0
     return jsonify(status="ready" if ready else "no worker", redis=True, workers=workers), (
         200 if ready else 503

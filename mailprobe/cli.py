@@ -81,6 +81,10 @@ def worker(pool: str | None, concurrency: int | None, loglevel: str) -> None:
         str(concurrency or settings.worker_concurrency),
         "--queues",
         "mailprobe.smtp",
+        # A name of its own (exec keeps the pid): heartbeats and job leases tell workers
+        # apart by it.
+        "--hostname",
+        f"mailprobe-{os.getpid()}@%h",
         "--loglevel",
         loglevel,
         "--without-gossip",

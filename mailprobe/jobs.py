@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import redis
 
-from mailprobe import rediskeys
+from mailprobe import liveness, rediskeys
 from mailprobe.crypto import SecretBox
 from mailprobe.models import Job, JobStatus, Report, SmtpTestRequest, utcnow
 
@@ -182,12 +182,21 @@ class JobStore:
 
     # -- one attempt at a time
 
-    def acquire_lease(self, job_id: str, seconds: int) -> str | None:
-        """A token when no other worker runs an attempt of this job, else None."""
-        token = os.urandom(8).hex()
-        if self.redis.set(rediskeys.job_lease(job_id), token, nx=True, ex=seconds):
+    def acquire_lease(self, job_id: str, seconds: int, worker: str) -> str | None:
+        """A token when no living worker runs an attempt of this job, else None.
+
+        A lease held by a worker that stopped beating is taken over at once: its attempt
+        died with it.
+        """
+        name = rediskeys.job_lease(job_id)
+        token = f"{worker} {os.urandom(8).hex()}"
+        if self.redis.set(name, token, nx=True, ex=seconds):
             return token
-        return None
+        holder = self.redis.get(name)
+        if holder is None or liveness.is_alive(self.redis, str(holder).split(" ")[0]):
+            return None
+        taken = self.redis.eval(_TAKE_OVER, 1, name, str(holder), token, seconds)
+        return token if taken else None
 
     def release_lease(self, job_id: str, token: str) -> None:
         self.redis.eval(_RELEASE, 1, rediskeys.job_lease(job_id), token)
@@ -211,6 +220,11 @@ class JobStore:
         self.redis.zrem(rediskeys.UNFINISHED_JOBS, job_id)
 
 
+# Take a dead worker's lease only if it is still that worker's.
+_TAKE_OVER = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "return redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end return false"
+)
 # Delete the lease only if it is still ours: it may have expired and been taken since.
 _RELEASE = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"

@@ -8,6 +8,8 @@ visibility timeout of 3 s so that a killed worker's task comes back within secon
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 import requests
 
 from tests.bench.delay_sink import DelaySink
-from tests.conftest import Service, probe_body, running_service
+from tests.conftest import ROOT, Service, probe_body, running_service
 from tests.smtp_servers import RawServer, free_port
 from tests.support import RedisServer, start_redis, wait_for
 
@@ -187,3 +189,48 @@ def _redis_dir(server: RedisServer) -> Path:
     args = server.process.args
     assert isinstance(args, list)
     return Path(str(args[args.index("--dir") + 1]))
+
+
+def test_a_job_whose_task_was_lost_is_swept_back(
+    recovery: Service, recovery_redis: RedisServer
+) -> None:
+    """A job with no task (as if Redis lost the queue): `mailprobe jobs stuck` shows it, and
+    `mailprobe jobs sweep` (which workers also run every 30 s) sends its task again."""
+    from mailprobe.crypto import SecretBox
+    from mailprobe.jobs import JobStore
+    from mailprobe.models import SmtpTestRequest
+
+    smtp = CountingSmtp(hang_at="none")
+    env = {**recovery.env, "MAILPROBE_STUCK_AFTER": "1"}
+    try:
+        store = JobStore(recovery_redis.client(), 3600)
+        box = SecretBox(recovery.env["MAILPROBE_ENCRYPTION_KEYS"].split(","))
+        request = SmtpTestRequest.model_validate(probe_body(smtp.server.address))
+        job = store.create("t-recovery", request, box)  # stored, never enqueued
+
+        def listed() -> bool:
+            stuck = _cli(env, "jobs", "stuck")
+            return job.id in stuck.stdout and "queued" in stuck.stdout
+
+        wait_for(listed, 20, "the job to be listed as stuck")
+        swept = _cli(env, "jobs", "sweep")
+        assert swept.returncode == 0, swept.stderr
+        assert "re-queued 1 stuck job(s)" in swept.stdout
+        client = recovery.client(recovery.key(tenant="t-recovery"))
+        assert _ended(client, job.id)["status"] == "succeeded"
+        assert smtp.accepted == 1
+        assert job.id not in _cli(env, "jobs", "stuck").stdout
+    finally:
+        smtp.stop()
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mailprobe", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

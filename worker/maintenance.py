@@ -23,7 +23,7 @@ from typing import Any
 
 from celery.signals import worker_ready, worker_shutdown
 
-from mailprobe import rediskeys
+from mailprobe import liveness, rediskeys
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import get_settings
 from worker.app import celery_app
@@ -31,7 +31,6 @@ from worker.tasks import Runtime, enqueue, runtime
 
 log = logging.getLogger("mailprobe.worker")
 
-HEARTBEAT_SECONDS = 5.0
 SWEEP_SECONDS = 30.0
 
 
@@ -62,14 +61,14 @@ def _maintain(name: str, stop: threading.Event) -> None:
     client = get_redis(settings.redis_url, worker=True)
     now = time.monotonic()
     due = {"beat": now, "restore": now, "sweep": now + SWEEP_SECONDS}
-    tick = min(HEARTBEAT_SECONDS, settings.restore_interval)
+    tick = min(liveness.HEARTBEAT_SECONDS, settings.restore_interval)
     with celery_app.connection_for_read() as connection:
         while not stop.is_set():
             now = time.monotonic()
             try:
                 if now >= due["beat"]:
-                    due["beat"] = now + HEARTBEAT_SECONDS
-                    client.zadd(rediskeys.WORKERS, {name: time.time()})
+                    due["beat"] = now + liveness.HEARTBEAT_SECONDS
+                    liveness.beat(client, name)
                 if now >= due["restore"]:
                     due["restore"] = now + settings.restore_interval
                     connection.default_channel.qos.restore_visible(num=None, interval=1)
@@ -103,6 +102,6 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
 def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
     _stop.set()
     try:
-        get_redis(get_settings().redis_url).zrem(rediskeys.WORKERS, _name(sender))
+        liveness.forget(get_redis(get_settings().redis_url), _name(sender))
     except Exception:  # shutting down anyway
         log.debug("could not remove the heartbeat of %s", _name(sender))

@@ -14,7 +14,8 @@ What makes it safe to deliver a task twice, or to lose a worker at any moment:
   again and finds the job where it was left.
 - Each task names the attempt it is for. One for an attempt that already ran is stale and
   dropped, so a task Celery redelivers while its first copy waits to retry runs nothing twice.
-- An attempt holds a lease on its job: two workers never run the same job at once.
+- An attempt holds a lease on its job: two workers never run the same job at once. A lease
+  whose worker stopped beating is taken over at once (mailprobe.liveness).
 - When the server accepts the message (250 after DATA), that is recorded at once: a task
   that finds it recorded ends the job as succeeded and never sends the message again.
 """
@@ -83,9 +84,12 @@ def next_attempt(job: Job) -> int:
     return len(job.attempts) + 1
 
 
-def run_attempt(rt: Runtime, job_id: str, attempt: int) -> Again | None:
-    """Run attempt number `attempt` of the job, if it is still due; what to do next."""
-    token = rt.jobs.acquire_lease(job_id, rt.settings.lease_seconds)
+def run_attempt(rt: Runtime, job_id: str, attempt: int, worker: str) -> Again | None:
+    """Run attempt number `attempt` of the job, if it is still due; what to do next.
+
+    `worker` is this worker's name, as it beats (mailprobe.liveness).
+    """
+    token = rt.jobs.acquire_lease(job_id, rt.settings.lease_seconds, worker)
     if token is None:
         # Another worker is running this job right now: look again once its lease ends.
         return Again(rt.jobs.lease_ttl(job_id), attempt)
@@ -238,6 +242,6 @@ def enqueue(job_id: str, attempt: int = 1, countdown: float | None = None) -> No
     max_retries=None,
 )
 def run_smtp_test(self: Task, job_id: str, attempt: int = 1) -> None:
-    again = run_attempt(runtime(), job_id, attempt)
+    again = run_attempt(runtime(), job_id, attempt, str(self.request.hostname))
     if again is not None:
         raise self.retry(args=[job_id, again.attempt], countdown=again.delay, max_retries=None)
