@@ -6,16 +6,18 @@ import logging
 
 from flask import Flask
 
-from api import providers, service, smtp_tests
+from api import providers, service, smtp_tests, webhooks
 from api.errors import register_error_handlers
 from api.openapi import PREFIXES
 from api.services import Services
 from mailprobe.apikeys import ApiKeyStore
 from mailprobe.crypto import SecretBox
+from mailprobe.destination import DestinationPolicy
 from mailprobe.jobs import JobStore
 from mailprobe.providers import ProviderStore
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import Settings, get_settings
+from mailprobe.webhooks import WebhookStore
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -38,12 +40,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         jobs=JobStore(client, settings.result_ttl),
         api_keys=ApiKeyStore(client),
         providers=ProviderStore(client, box),
+        webhooks=WebhookStore(client, box, settings.result_ttl),
+        policy=DestinationPolicy.from_settings(settings),
         box=box,
         celery=celery_app,
     )
     for prefix in PREFIXES:
         suffix = prefix.replace("/", "_")
-        for blueprint in (smtp_tests.bp, providers.bp, service.bp):
+        for blueprint in (smtp_tests.bp, providers.bp, webhooks.bp, service.bp):
             app.register_blueprint(
                 blueprint, url_prefix=prefix or None, name=f"{blueprint.name}{suffix}"
             )

@@ -45,3 +45,11 @@ def json_response(
         mimetype="application/json",
         headers=headers,
     )
+
+
+def conditional_json(model: BaseModel, headers: dict[str, str] | None = None) -> Response:
+    """200 with an ETag, or 304 when the client's If-None-Match says it has this body."""
+    response = json_response(model, 200, headers)
+    response.add_etag()
+    response.make_conditional(request)  # turns it into a 304 in place when it matches
+    return response

@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 
 from mailprobe import __version__
 from mailprobe.models import (
+    DeliveryList,
     Job,
     JobPage,
     PasswordRequest,
@@ -30,6 +31,10 @@ from mailprobe.models import (
     SearchRequest,
     SmtpTestRequest,
     Status,
+    Webhook,
+    WebhookCreated,
+    WebhookList,
+    WebhookRequest,
 )
 
 PREFIXES = ("", "/admin/v1")
@@ -64,6 +69,12 @@ _IDEMPOTENCY = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
 }
 _PROVIDER_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$"},
+}
+_WEBHOOK_ID = {
     "name": "id",
     "in": "path",
     "required": True,
@@ -237,6 +248,52 @@ OPERATIONS: list[Operation] = [
         responses={200: ("Deleted", ProviderChanged), 404: ("No such provider", Status)},
     ),
     Operation(
+        "post",
+        "/webhooks",
+        "createWebhook",
+        "Subscribe to the tenant's events",
+        body=WebhookRequest,
+        permission="webhooks.write",
+        description="The URL passes the same destination rules as SMTP hosts (403 otherwise). "
+        "The answer carries the signing secret (whsec_...), shown this once.",
+        responses={201: ("The subscription, with its secret", WebhookCreated)},
+    ),
+    Operation(
+        "get",
+        "/webhooks",
+        "listWebhooks",
+        "The tenant's subscriptions",
+        permission="smtp.read",
+        responses={200: ("The subscriptions", WebhookList)},
+    ),
+    Operation(
+        "get",
+        "/webhooks/{id}",
+        "getWebhook",
+        "A subscription (never its secret)",
+        permission="smtp.read",
+        parameters=[_WEBHOOK_ID],
+        responses={200: ("The subscription", Webhook), 404: ("No such webhook", Status)},
+    ),
+    Operation(
+        "delete",
+        "/webhooks/{id}",
+        "deleteWebhook",
+        "Unsubscribe",
+        permission="webhooks.write",
+        parameters=[_WEBHOOK_ID],
+        responses={204: ("Deleted", None), 404: ("No such webhook", Status)},
+    ),
+    Operation(
+        "get",
+        "/webhooks/{id}/deliveries",
+        "listWebhookDeliveries",
+        "Every delivery attempt, newest first: time, status, latency, outcome",
+        permission="smtp.read",
+        parameters=[_WEBHOOK_ID],
+        responses={200: ("The delivery log", DeliveryList), 404: ("No such webhook", Status)},
+    ),
+    Operation(
         "get",
         "/healthz",
         "healthz",
@@ -279,20 +336,13 @@ def _json(model: type[BaseModel] | None) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    models: list[type[BaseModel]] = [
-        SmtpTestRequest,
-        ProviderTestRequest,
-        ProviderRequest,
-        PasswordRequest,
-        SearchRequest,
-        Job,
-        JobPage,
-        ProviderAdded,
-        ProviderConfig,
-        ProviderChanged,
-        ProviderList,
-        Status,
-    ]
+    # Every model an operation names, in order of first mention.
+    named = (
+        [Status]
+        + [op.body for op in OPERATIONS]
+        + [model for op in OPERATIONS for _, model in op.responses.values()]
+    )
+    models = [m for m in dict.fromkeys(named) if m is not None]
     _, defs = models_json_schema(
         [(m, "validation" if issubclass(m, RequestModel) else "serialization") for m in models],
         by_alias=True,

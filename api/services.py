@@ -10,9 +10,11 @@ from flask import current_app
 
 from mailprobe.apikeys import ApiKeyStore
 from mailprobe.crypto import SecretBox
+from mailprobe.destination import DestinationPolicy
 from mailprobe.jobs import JobStore
 from mailprobe.providers import ProviderStore
 from mailprobe.settings import Settings
+from mailprobe.webhooks import WebhookStore
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,8 @@ class Services:
     jobs: JobStore
     api_keys: ApiKeyStore
     providers: ProviderStore
+    webhooks: WebhookStore
+    policy: DestinationPolicy
     box: SecretBox
     celery: Celery
 

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, request, url_for
 
 from api.auth import current_principal, require
 from api.errors import FAILED_PRECONDITION, ApiError, invalid, not_found
-from api.http import json_response, parse_body, prefer_wait
+from api.http import conditional_json, json_response, parse_body, prefer_wait
 from api.idempotency import idempotent
 from api.services import services
 from mailprobe.models import Job, JobPage, ProviderTestRequest, SmtpTestRequest
@@ -113,7 +113,7 @@ def get_test(job_id: str) -> Response:
     headers = _applied(wait)
     if not job.finished:
         headers["Retry-After"] = "1"
-    return json_response(job, 200, headers)
+    return conditional_json(job, headers)
 
 
 @bp.get("/email/smtp/_test")
@@ -134,4 +134,4 @@ def list_tests() -> Response:
         limit=int(limit_text),
         cursor=cursor,
     )
-    return json_response(JobPage(jobs=jobs, next_cursor=next_cursor))
+    return conditional_json(JobPage(jobs=jobs, next_cursor=next_cursor))

@@ -65,8 +65,14 @@ def serve(workers: int | None) -> None:
 @click.option("--pool", type=click.Choice(["gevent", "threads", "prefork", "solo"]), default=None)
 @click.option("--concurrency", type=int, default=None)
 @click.option("--loglevel", default="INFO")
-def worker(pool: str | None, concurrency: int | None, loglevel: str) -> None:
-    """Run a Celery worker for SMTP tests."""
+@click.option(
+    "--queues",
+    default="mailprobe.smtp,mailprobe.webhooks",
+    show_default=True,
+    help="the queues to work: SMTP tests, webhook deliveries, or both",
+)
+def worker(pool: str | None, concurrency: int | None, loglevel: str, queues: str) -> None:
+    """Run a Celery worker for SMTP tests and webhook deliveries."""
     settings = _settings()
     argv = [
         sys.executable,
@@ -80,7 +86,7 @@ def worker(pool: str | None, concurrency: int | None, loglevel: str) -> None:
         "--concurrency",
         str(concurrency or settings.worker_concurrency),
         "--queues",
-        "mailprobe.smtp",
+        queues,
         # A name of its own (exec keeps the pid): heartbeats and job leases tell workers
         # apart by it.
         "--hostname",

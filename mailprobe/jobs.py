@@ -175,10 +175,23 @@ class JobStore:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(rediskeys.job(job.id), "doc", job.model_dump_json())
         pipe.hdel(rediskeys.job(job.id), "secret", "accepted")
+        # Cleared once the webhook deliveries are sent: a task redelivered before that sends
+        # them (again: delivery is at least once).
+        pipe.hset(rediskeys.job(job.id), "notify", "1")
         pipe.zrem(rediskeys.UNFINISHED_JOBS, job.id)
         pipe.xadd(done, {"status": job.status}, maxlen=1)
         pipe.expire(done, self.ttl)
         pipe.execute()
+
+    def needs_notify(self, job_id: str) -> bool:
+        return bool(self.redis.hexists(rediskeys.job(job_id), "notify"))
+
+    def mark_notified(self, job_id: str) -> None:
+        self.redis.hdel(rediskeys.job(job_id), "notify")
+
+    def tenant_of(self, job_id: str) -> str | None:
+        tenant = self.redis.hget(rediskeys.job(job_id), "tenant")
+        return str(tenant) if tenant is not None else None
 
     # -- one attempt at a time
 

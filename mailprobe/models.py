@@ -315,6 +315,40 @@ class SearchRequest(RequestModel):
     query: SearchQuery = Field(default_factory=SearchQuery)
 
 
+def _check_webhook_url(value: str) -> str:
+    parsed = urlsplit(value)
+    if parsed.scheme not in ("https", "http") or not parsed.hostname:
+        raise ValueError("must be an https:// (or http://) URL")
+    if parsed.username or parsed.password:
+        raise ValueError("must not carry credentials")
+    try:
+        parsed.port  # noqa: B018 - raises for a bad port
+    except ValueError:
+        raise ValueError("the port must be a number from 1 to 65535") from None
+    return value
+
+
+WebhookEvent = Literal["smtp_test.completed"]
+
+
+def _all_events() -> list[WebhookEvent]:
+    return ["smtp_test.completed"]
+
+
+class WebhookRequest(RequestModel):
+    """POST /webhooks: a subscription to a tenant's events."""
+
+    url: Annotated[
+        str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_check_webhook_url)
+    ]
+    events: Annotated[list[WebhookEvent], Field(min_length=1, max_length=10)] = Field(
+        default_factory=_all_events
+    )
+    description: Annotated[str, StringConstraints(max_length=200), AfterValidator(_no_controls)] = (
+        ""
+    )
+
+
 # --- reports and jobs --------------------------------------------------------------------------
 
 
@@ -489,6 +523,43 @@ class ListDetails(ResponseModel):
 class ProviderList(ResponseModel):
     details: ListDetails
     result: list[Provider]
+
+
+class Webhook(ResponseModel):
+    id: str
+    url: str
+    events: list[str]
+    description: str
+    created_at: str
+    status: Literal["active", "disabled"] = "active"
+    disabled_reason: str | None = None
+    disabled_at: str | None = None
+    failing_since: str | None = None
+
+
+class WebhookCreated(Webhook):
+    secret: str  # shown once
+
+
+class WebhookList(ResponseModel):
+    webhooks: list[Webhook]
+
+
+class Delivery(ResponseModel):
+    """One attempt to deliver one event to one subscription."""
+
+    message_id: str  # the webhook-id header: the same across attempts
+    job_id: str
+    attempt: int
+    time: str
+    status: int | None  # the HTTP status, or None when no answer came
+    latency_ms: float
+    outcome: Literal["delivered", "retrying", "failed", "disabled"]
+    error: str | None = None
+
+
+class DeliveryList(ResponseModel):
+    deliveries: list[Delivery]
 
 
 class JobPage(ResponseModel):

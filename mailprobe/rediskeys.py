@@ -11,6 +11,10 @@
                                    secret (encrypted JSON of the secrets), details (JSON)
 - mailprobe:tenant:{tenant}:providers  sorted set of provider ids (score 0, sorted by id)
 - mailprobe:tenant:{tenant}:active     string: the id of the tenant's active provider
+- mailprobe:webhook:{id}           hash: tenant, doc (the subscription), secret (encrypted)
+- mailprobe:webhook:{id}:deliveries  list: the delivery log, newest first (1,000 kept)
+- mailprobe:tenant:{tenant}:webhooks  sorted set of webhook ids
+- mailprobe:webhooks:scheduled     sorted set: "webhook job attempt" -> when it is due
 - mailprobe:apikey:{sha256}        hash: tenant, permissions, createdAt, revokedAt
 - mailprobe:workers                sorted set: worker name -> last heartbeat (unix seconds)
 The Celery queue itself is the list "mailprobe.smtp" (kombu's naming).
@@ -51,6 +55,18 @@ def tenant_active_provider(tenant: str) -> str:
     return f"{PREFIX}:tenant:{tenant}:active"
 
 
+def webhook(webhook_id: str) -> str:
+    return f"{PREFIX}:webhook:{webhook_id}"
+
+
+def webhook_deliveries(webhook_id: str) -> str:
+    return f"{PREFIX}:webhook:{webhook_id}:deliveries"
+
+
+def tenant_webhooks(tenant: str) -> str:
+    return f"{PREFIX}:tenant:{tenant}:webhooks"
+
+
 def api_key(digest: str) -> str:
     return f"{PREFIX}:apikey:{digest}"
 
@@ -58,3 +74,5 @@ def api_key(digest: str) -> str:
 WORKERS = f"{PREFIX}:workers"
 UNFINISHED_JOBS = f"{PREFIX}:jobs:unfinished"
 SWEEPER = f"{PREFIX}:sweeper"
+WEBHOOKS_SCHEDULED = f"{PREFIX}:webhooks:scheduled"
+WEBHOOK_DISPATCHER = f"{PREFIX}:webhooks:dispatcher"

@@ -14,6 +14,7 @@ from mailprobe.providers import provider_context
 _SEALED: dict[str, Callable[[str], str]] = {
     "job": lambda job_id: job_id,
     "provider": provider_context,
+    "webhook": lambda webhook_id: f"webhook:{webhook_id}",
 }
 
 

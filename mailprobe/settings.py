@@ -80,6 +80,14 @@ class Settings(BaseSettings):
     # visibility timeout + 60 s, so Celery's own redelivery comes first).
     stuck_after: int | None = Field(None, ge=1)
 
+    # Webhooks: seconds between delivery attempts (after the first, immediate one), and the
+    # timeout of one attempt. When every attempt of a delivery failed, the subscription is
+    # disabled.
+    webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0]
+    )
+    webhook_timeout: float = Field(10.0, gt=0)
+
     # The worker.
     worker_pool: Literal["gevent", "threads", "prefork", "solo"] = "gevent"
     worker_concurrency: int = Field(200, ge=1)
@@ -88,7 +96,11 @@ class Settings(BaseSettings):
     max_wait: int = Field(30, ge=0, le=300)
 
     _split_lists = field_validator(
-        "encryption_keys", "allowed_networks", "allowed_ports", mode="before"
+        "encryption_keys",
+        "allowed_networks",
+        "allowed_ports",
+        "webhook_retry_schedule",
+        mode="before",
     )(_split)
 
     @field_validator("allowed_ports")

@@ -58,7 +58,15 @@ def test_openapi_describes_exactly_the_served_routes(service: Service) -> None:
             continue
         path = re.sub(
             r"<(?:\w+:)?(\w+)>",
-            lambda m: "{" + ("id" if m.group(1) == "provider_id" else _camel(m.group(1))) + "}",
+            lambda m: (
+                "{"
+                + (
+                    "id"
+                    if m.group(1).endswith("_id") and m.group(1) != "job_id"
+                    else _camel(m.group(1))
+                )
+                + "}"
+            ),
             rule.rule,
         )
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:

@@ -8,14 +8,19 @@ from mailprobe.settings import Settings, get_settings
 
 SMTP_QUEUE = "mailprobe.smtp"
 RUN_SMTP_TEST = "mailprobe.run_smtp_test"
+WEBHOOK_QUEUE = "mailprobe.webhooks"
+DELIVER_WEBHOOK = "mailprobe.deliver_webhook"
 
 
 def create_celery(settings: Settings) -> Celery:
     app = Celery(
-        "mailprobe", broker=settings.redis_url, include=["worker.tasks", "worker.maintenance"]
+        "mailprobe",
+        broker=settings.redis_url,
+        include=["worker.tasks", "worker.webhooks", "worker.maintenance"],
     )
     app.conf.update(
         task_default_queue=SMTP_QUEUE,
+        task_routes={DELIVER_WEBHOOK: {"queue": WEBHOOK_QUEUE}},
         # A task is acknowledged only when it has run, and handed back if its worker dies:
         # an accepted job is never lost with a worker.
         task_acks_late=True,

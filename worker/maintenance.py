@@ -28,6 +28,7 @@ from mailprobe.redisconn import get_redis
 from mailprobe.settings import get_settings
 from worker.app import celery_app
 from worker.tasks import Runtime, enqueue, runtime
+from worker.webhooks import send_due, webhook_runtime
 
 log = logging.getLogger("mailprobe.worker")
 
@@ -61,7 +62,7 @@ def _maintain(name: str, stop: threading.Event) -> None:
     client = get_redis(settings.redis_url, worker=True)
     now = time.monotonic()
     due = {"beat": now, "restore": now, "sweep": now + SWEEP_SECONDS}
-    tick = min(liveness.HEARTBEAT_SECONDS, settings.restore_interval)
+    tick = min(1.0, settings.restore_interval)
     with celery_app.connection_for_read() as connection:
         while not stop.is_set():
             now = time.monotonic()
@@ -72,6 +73,9 @@ def _maintain(name: str, stop: threading.Event) -> None:
                 if now >= due["restore"]:
                     due["restore"] = now + settings.restore_interval
                     connection.default_channel.qos.restore_visible(num=None, interval=1)
+                # Webhook attempts that are due: one dispatcher at a time.
+                if client.set(rediskeys.WEBHOOK_DISPATCHER, name, nx=True, px=900):
+                    send_due(webhook_runtime())
                 if now >= due["sweep"]:
                     due["sweep"] = now + SWEEP_SECONDS
                     # One sweeper at a time across all workers.

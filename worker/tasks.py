@@ -106,7 +106,10 @@ def _run_leased(rt: Runtime, job_id: str, attempt: int) -> Again | None:
         return None
     job = stored.job
     if job.finished:
-        return None  # a task delivered again after its job ended
+        # A task delivered again after its job ended: only its webhooks may be owed.
+        if rt.jobs.needs_notify(job_id):
+            _notify(job_id)
+        return None
     interrupted = bool(job.attempts) and job.attempts[-1].outcome == "running"
     if interrupted:
         # The worker of that attempt died (its lease expired): it counts as tried.
@@ -217,6 +220,7 @@ def _end(rt: Runtime, job: Job, status: JobStatus) -> None:
             host=host.strip("[]"), port=int(port or 0), error=job.attempts[-1].error
         )
     rt.jobs.finish(job)
+    _notify(job.id)
     error = job.result.error if job.result else None
     log.info(
         "job %s: %s after %d attempt(s)%s",
@@ -225,6 +229,12 @@ def _end(rt: Runtime, job: Job, status: JobStatus) -> None:
         len(job.attempts),
         f" ({error.category} in {error.phase})" if error else "",
     )
+
+
+def _notify(job_id: str) -> None:
+    from worker.webhooks import dispatch  # the webhook module imports this one
+
+    dispatch(job_id)
 
 
 def enqueue(job_id: str, attempt: int = 1, countdown: float | None = None) -> None:
