@@ -14,6 +14,7 @@ from mailprobe.apikeys import ApiKeyStore
 from mailprobe.crypto import SecretBox
 from mailprobe.destination import DestinationPolicy
 from mailprobe.jobs import JobStore
+from mailprobe.limits import RateLimit
 from mailprobe.providers import ProviderStore
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import Settings, get_settings
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         providers=ProviderStore(client, box),
         webhooks=WebhookStore(client, box, settings.result_ttl),
         policy=DestinationPolicy.from_settings(settings),
+        rate_limit=RateLimit(client, settings.rate_limit, settings.rate_burst),
         box=box,
         celery=celery_app,
     )

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 from werkzeug.exceptions import HTTPException
 
-from mailprobe.models import BadRequestDetail, FieldViolation, Status
+from mailprobe.models import BadRequestDetail, ErrorInfoDetail, FieldViolation, Status
 from mailprobe.providers import StaleSecret
 
 log = logging.getLogger("mailprobe.api")
@@ -53,6 +53,7 @@ class ApiError(Exception):
         *,
         code: int | None = None,
         violations: list[FieldViolation] | None = None,
+        info: ErrorInfoDetail | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -60,10 +61,15 @@ class ApiError(Exception):
         self.code = code if code is not None else _HTTP_TO_CODE.get(http_status, INTERNAL)
         self.message = message
         self.violations = violations or []
+        self.info = info
         self.headers = headers or {}
 
     def response(self) -> Response:
-        details = [BadRequestDetail(field_violations=self.violations)] if self.violations else []
+        details: list[BadRequestDetail | ErrorInfoDetail] = []
+        if self.violations:
+            details.append(BadRequestDetail(field_violations=self.violations))
+        if self.info is not None:
+            details.append(self.info)
         body = Status(code=self.code, message=self.message, details=details)
         return Response(
             body.model_dump_json(by_alias=True),
@@ -71,6 +77,15 @@ class ApiError(Exception):
             mimetype="application/json",
             headers=self.headers,
         )
+
+
+def refused(message: str) -> ApiError:
+    """403 for a destination the policy refuses: category "policy", as the worker says it."""
+    return ApiError(
+        403,
+        f"destination refused by policy: {message}",
+        info=ErrorInfoDetail(reason="DESTINATION_REFUSED", metadata={"category": "policy"}),
+    )
 
 
 def not_found(what: str = "job") -> ApiError:

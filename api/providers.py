@@ -7,6 +7,7 @@ import re
 from flask import Blueprint, Response
 
 from api.auth import current_principal, require
+from api.destinations import check_smtp_host
 from api.errors import not_found
 from api.http import json_response, parse_body
 from api.services import services
@@ -44,6 +45,7 @@ def _checked(provider_id: str) -> str:
 @require("smtp.write")
 def add_provider() -> Response:
     request = parse_body(ProviderRequest)
+    check_smtp_host(request.host)
     stored = services().providers.create(current_principal().tenant, request)
     return json_response(ProviderAdded(id=stored.id, details=stored.details))
 
@@ -85,6 +87,7 @@ def search_providers() -> Response:
 @require("smtp.write")
 def update_provider(provider_id: str) -> Response:
     request = parse_body(ProviderRequest)
+    check_smtp_host(request.host)
     tenant = current_principal().tenant
     return _found(services().providers.update(_checked(provider_id), tenant, request))
 

@@ -12,6 +12,7 @@ from mailprobe.apikeys import ApiKeyStore
 from mailprobe.crypto import SecretBox
 from mailprobe.destination import DestinationPolicy
 from mailprobe.jobs import JobStore
+from mailprobe.limits import RateLimit
 from mailprobe.providers import ProviderStore
 from mailprobe.settings import Settings
 from mailprobe.webhooks import WebhookStore
@@ -26,6 +27,7 @@ class Services:
     providers: ProviderStore
     webhooks: WebhookStore
     policy: DestinationPolicy
+    rate_limit: RateLimit
     box: SecretBox
     celery: Celery
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from flask import Blueprint, Response, request, url_for
 
 from api.auth import current_principal, require
+from api.destinations import check_smtp_host
 from api.errors import FAILED_PRECONDITION, ApiError, invalid, not_found
 from api.http import conditional_json, json_response, parse_body, prefer_wait
 from api.idempotency import idempotent
@@ -40,8 +42,16 @@ def _applied(wait: int | None) -> dict[str, str]:
 
 def _submit(test: SmtpTestRequest) -> Response:
     """Store the job and enqueue it, once per Idempotency-Key; answer with the job."""
+    check_smtp_host(test.host)
     svc = services()
     tenant = current_principal().tenant
+    limited = svc.rate_limit.wait_time(tenant)
+    if limited > 0:
+        raise ApiError(
+            429,
+            "the tenant's rate of test submissions is exceeded",
+            headers={"Retry-After": str(math.ceil(limited))},
+        )
 
     def create() -> Job:
         job = svc.jobs.create(tenant, test, svc.box)

@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import socket
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Response
 
 from api.auth import current_principal, require
-from api.errors import ApiError, invalid, not_found
+from api.destinations import check_webhook_url
+from api.errors import not_found
 from api.http import json_response, parse_body
 from api.services import services
-from mailprobe.destination import DestinationPolicy, DestinationRefused, resolve
 from mailprobe.models import DeliveryList, WebhookCreated, WebhookList, WebhookRequest
 
 bp = Blueprint("webhooks", __name__)
 
 _ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
-
-
-def check_destination(url: str, policy: DestinationPolicy) -> None:
-    """The receiver must pass the destination rules of SMTP hosts (checked again per delivery)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    try:
-        addresses = resolve(host, parts.port or (443 if parts.scheme == "https" else 80))
-    except socket.gaierror:
-        raise invalid("url", f"cannot resolve {host}") from None
-    try:
-        for address in addresses:
-            policy.check_address(ipaddress.ip_address(address.ip.split("%", 1)[0]))
-    except DestinationRefused as exc:
-        raise ApiError(403, f"url: destination refused by policy: {exc}") from None
 
 
 def _webhook_id(webhook_id: str) -> str:
@@ -47,7 +29,7 @@ def _webhook_id(webhook_id: str) -> str:
 @require("webhooks.write")
 def create_webhook() -> Response:
     request = parse_body(WebhookRequest)
-    check_destination(request.url, services().policy)
+    check_webhook_url(request.url)
     webhook, secret = services().webhooks.create(current_principal().tenant, request)
     created = WebhookCreated(**webhook.model_dump(), secret=secret)
     return json_response(created, 201, {"Location": f"/webhooks/{webhook.id}"})

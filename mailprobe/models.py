@@ -580,9 +580,18 @@ class BadRequestDetail(ResponseModel):
     field_violations: list[FieldViolation]
 
 
+class ErrorInfoDetail(ResponseModel):
+    """google.rpc.ErrorInfo: why, as a machine reads it (e.g. the category "policy")."""
+
+    type: str = Field("type.googleapis.com/google.rpc.ErrorInfo", alias="@type")
+    reason: str
+    domain: str = "mailprobe"
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
 class Status(ResponseModel):
     """Every error the API answers: a google.rpc.Status as grpc-gateway writes it."""
 
     code: int
     message: str
-    details: list[BadRequestDetail] = Field(default_factory=list)
+    details: list[BadRequestDetail | ErrorInfoDetail] = Field(default_factory=list)

@@ -15,6 +15,8 @@
 - mailprobe:webhook:{id}:deliveries  list: the delivery log, newest first (1,000 kept)
 - mailprobe:tenant:{tenant}:webhooks  sorted set of webhook ids
 - mailprobe:webhooks:scheduled     sorted set: "webhook job attempt" -> when it is due
+- mailprobe:ratelimit:{tenant}     string: the tenant's rate limit state (GCRA: next free time)
+- mailprobe:destination:{host}     sorted set: SMTP sessions in progress -> when each expires
 - mailprobe:apikey:{sha256}        hash: tenant, permissions, createdAt, revokedAt
 - mailprobe:workers                sorted set: worker name -> last heartbeat (unix seconds)
 The Celery queue itself is the list "mailprobe.smtp" (kombu's naming).
@@ -65,6 +67,14 @@ def webhook_deliveries(webhook_id: str) -> str:
 
 def tenant_webhooks(tenant: str) -> str:
     return f"{PREFIX}:tenant:{tenant}:webhooks"
+
+
+def rate_limit(tenant: str) -> str:
+    return f"{PREFIX}:ratelimit:{tenant}"
+
+
+def destination(host: str) -> str:
+    return f"{PREFIX}:destination:{host.lower()}"
 
 
 def api_key(digest: str) -> str:

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         default_factory=lambda: ["25", "465", "587", "2525"]
     )
 
+    # Abuse limits: test submissions per tenant (a sustained rate per second and a burst),
+    # and SMTP sessions at once per destination host across all workers (the rest wait).
+    rate_limit: float = Field(100.0, gt=0)
+    rate_burst: int = Field(2000, ge=1)
+    destination_concurrency: int = Field(10, ge=1)
+
     # Retries of transient failures: attempts in all, and exponential backoff with jitter.
     max_attempts: int = Field(3, ge=1, le=20)
     retry_base_delay: float = Field(5.0, ge=0)

@@ -105,9 +105,11 @@ def test_snake_case_names_are_accepted(tenant_client: ApiClient) -> None:
     assert response.json()["request"]["senderAddress"] == "a@example.com"
 
 
-def test_ipv6_host_in_brackets_is_accepted(tenant_client: ApiClient) -> None:
+def test_a_refused_ipv6_destination_is_403_policy(tenant_client: ApiClient) -> None:
+    # Valid in form (IPv6 in brackets), refused by policy: 2001:db8::/32 is documentation.
     response = tenant_client.submit({**VALID, "host": "[2001:db8::25]:587"})
-    assert response.status_code == 202, response.text
+    assert response.status_code == 403, response.text
+    assert response.json()["details"][0]["metadata"] == {"category": "policy"}
 
 
 def test_every_broken_field_is_reported_once(tenant_client: ApiClient, service: Service) -> None:

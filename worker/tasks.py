@@ -31,7 +31,16 @@ from celery import Task
 
 from mailprobe.crypto import DecryptionError, SecretBox
 from mailprobe.jobs import JobStore, StoredJob
-from mailprobe.models import Attempt, Job, JobStatus, ProbeError, Report, utcnow
+from mailprobe.limits import DestinationSlots
+from mailprobe.models import (
+    Attempt,
+    Job,
+    JobStatus,
+    ProbeError,
+    Report,
+    split_host_port,
+    utcnow,
+)
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import Settings, get_settings
 from worker.app import RUN_SMTP_TEST, SMTP_QUEUE, celery_app
@@ -48,16 +57,19 @@ class Runtime:
     jobs: JobStore
     box: SecretBox
     options: ProbeOptions
+    slots: DestinationSlots
 
 
 @lru_cache(maxsize=1)
 def runtime() -> Runtime:
     settings = get_settings()
+    client = get_redis(settings.redis_url, worker=True)
     return Runtime(
         settings=settings,
-        jobs=JobStore(get_redis(settings.redis_url, worker=True), settings.result_ttl),
+        jobs=JobStore(client, settings.result_ttl),
         box=SecretBox(s.get_secret_value() for s in settings.encryption_keys),
         options=ProbeOptions.from_settings(settings),
+        slots=DestinationSlots(client, settings.destination_concurrency, settings.lease_seconds),
     )
 
 
@@ -124,7 +136,15 @@ def _run_leased(rt: Runtime, job_id: str, attempt: int) -> Again | None:
     if number > rt.settings.max_attempts:
         _end(rt, job, "failed")
         return None
-    return _attempt(rt, stored, number)
+    host = split_host_port(str(job.request["host"]))[0]
+    slot = rt.slots.take(host)
+    if slot is None:
+        # The host has its share of sessions: wait a turn, without using an attempt.
+        return Again(random.uniform(0.5, 1.5), attempt)
+    try:
+        return _attempt(rt, stored, number)
+    finally:
+        rt.slots.give_back(host, slot)
 
 
 def _attempt(rt: Runtime, stored: StoredJob, number: int) -> Again | None:
