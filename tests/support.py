@@ -157,18 +157,23 @@ class ApiClient:
         headers = {"Prefer": f"wait={wait}"} if wait is not None else {}
         return self.post("/email/smtp/_test", json=body, headers=headers)
 
+    def ended(self, job_id: str, timeout: float = 90) -> dict[str, Any]:
+        """The job once it has ended, by long polls."""
+
+        def poll() -> dict[str, Any] | None:
+            job: dict[str, Any] = self.get(
+                f"/email/smtp/_test/{job_id}", headers={"Prefer": "wait=5"}
+            ).json()
+            return job if job["status"] in ("succeeded", "failed") else None
+
+        found: dict[str, Any] = wait_for(poll, timeout, f"job {job_id} to end")
+        return found
+
     def run(self, body: dict[str, Any], timeout: int = 30) -> dict[str, Any]:
         """Submit a test and return the job once it has ended (long polls, no sleeps)."""
         response = self.submit(body)
         assert response.status_code == 202, response.text
-        job: dict[str, Any] = response.json()
-        deadline = time.monotonic() + timeout
-        while job["status"] not in ("succeeded", "failed"):
-            assert time.monotonic() < deadline, f"job did not end in {timeout}s: {job}"
-            polled = self.get(f"/email/smtp/_test/{job['id']}", headers={"Prefer": "wait=10"})
-            assert polled.status_code == 200, polled.text
-            job = polled.json()
-        return job
+        return self.ended(response.json()["id"], timeout)
 
 
 def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

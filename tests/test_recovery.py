@@ -13,7 +13,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -96,17 +95,6 @@ class CountingSmtp:
         self.server.stop()
 
 
-def _ended(client: Any, job_id: str, timeout: float = 90) -> dict[str, Any]:
-    def poll() -> dict[str, Any] | None:
-        job: dict[str, Any] = client.get(
-            f"/email/smtp/_test/{job_id}", headers={"Prefer": "wait=5"}
-        ).json()
-        return job if job["status"] in ("succeeded", "failed") else None
-
-    ended: dict[str, Any] = wait_for(poll, timeout, f"job {job_id} to end")
-    return ended
-
-
 def test_worker_killed_after_the_server_accepted_the_message(recovery: Service) -> None:
     client = recovery.client(recovery.key(tenant="t-recovery"))
     smtp = CountingSmtp(hang_at="QUIT")
@@ -116,7 +104,7 @@ def test_worker_killed_after_the_server_accepted_the_message(recovery: Service) 
         assert smtp.accepted == 1
         recovery.kill_workers()
         recovery.start_worker()
-        ended = _ended(client, job["id"])
+        ended = client.ended(job["id"])
     finally:
         smtp.stop()
     assert ended["status"] == "succeeded", ended
@@ -134,7 +122,7 @@ def test_worker_killed_before_acceptance_runs_the_job_again(recovery: Service) -
         wait_for(smtp.hanging.is_set, 20, "the session to reach RCPT")
         recovery.kill_workers()
         recovery.start_worker()
-        ended = _ended(client, job["id"])
+        ended = client.ended(job["id"])
     finally:
         smtp.stop()
     assert ended["status"] == "succeeded", ended
@@ -177,7 +165,7 @@ def test_redis_restart_loses_no_accepted_job(
             "the API to accept jobs again",
         )
         for job_id in ids:
-            assert _ended(client, job_id)["status"] == "succeeded"
+            assert client.ended(job_id)["status"] == "succeeded"
         assert sink.duplicates == 0
         wait_for(lambda: sink.accepted >= len(ids), 30, "every message to arrive")
     finally:
@@ -217,7 +205,7 @@ def test_a_job_whose_task_was_lost_is_swept_back(
         assert swept.returncode == 0, swept.stderr
         assert "re-queued 1 stuck job(s)" in swept.stdout
         client = recovery.client(recovery.key(tenant="t-recovery"))
-        assert _ended(client, job.id)["status"] == "succeeded"
+        assert client.ended(job.id)["status"] == "succeeded"
         assert smtp.accepted == 1
         assert job.id not in _cli(env, "jobs", "stuck").stdout
     finally:
