@@ -46,7 +46,8 @@ class Operation:
     path: str
     operation_id: str
     summary: str
-    responses: dict[int, tuple[str, type[BaseModel] | None]]
+    # code -> (description, a model, a media type other than JSON, or None for any object)
+    responses: dict[int, tuple[str, type[BaseModel] | str | None]]
     body: type[BaseModel] | None = None
     permission: str | None = None
     parameters: list[dict[str, Any]] = field(default_factory=list)
@@ -311,7 +312,11 @@ OPERATIONS: list[Operation] = [
         "get", "/openapi.json", "openapi", "This document", responses={200: ("OpenAPI", None)}
     ),
     Operation(
-        "get", "/docs", "docs", "A browsable page of this document", responses={200: ("HTML", None)}
+        "get",
+        "/docs",
+        "docs",
+        "A browsable page of this document",
+        responses={200: ("HTML", "text/html")},
     ),
 ]
 
@@ -329,9 +334,18 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def _json(model: type[BaseModel] | None) -> dict[str, Any]:
+def _json(model: type[BaseModel] | str | None) -> dict[str, Any]:
+    """A response's content: a model as JSON, any JSON object (None), or a media type."""
+    if isinstance(model, str):
+        return {model: {"schema": {"type": "string"}}}
     schema: dict[str, Any] = _ref(model) if model else {"type": "object"}
     return {"application/json": {"schema": schema}}
+
+
+def _response(code: int, text: str, model: type[BaseModel] | str | None) -> dict[str, Any]:
+    if code == 204:
+        return {"description": text}
+    return {"description": text, "content": _json(model)}
 
 
 @lru_cache(maxsize=1)
@@ -342,7 +356,7 @@ def openapi_document() -> dict[str, Any]:
         + [op.body for op in OPERATIONS]
         + [model for op in OPERATIONS for _, model in op.responses.values()]
     )
-    models = [m for m in dict.fromkeys(named) if m is not None]
+    models = [m for m in dict.fromkeys(named) if isinstance(m, type)]
     _, defs = models_json_schema(
         [(m, "validation" if issubclass(m, RequestModel) else "serialization") for m in models],
         by_alias=True,
@@ -351,8 +365,7 @@ def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
         responses: dict[str, Any] = {
-            str(code): {"description": text, "content": _json(model)}
-            for code, (text, model) in op.responses.items()
+            str(code): _response(code, text, model) for code, (text, model) in op.responses.items()
         }
         if op.permission:
             for code, text in _COMMON_ERRORS.items():
