@@ -10,16 +10,18 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from html import escape
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from mailprobe import __version__
+from mailprobe.jobs import ID_PATTERN
 from mailprobe.models import (
     DeliveryList,
     Job,
     JobPage,
+    JobStatus,
     PasswordRequest,
     ProviderAdded,
     ProviderChanged,
@@ -69,24 +71,19 @@ _IDEMPOTENCY = {
     "second SMTP session; the same key with another body answers 422.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
 }
-_PROVIDER_ID = {
-    "name": "id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$"},
-}
-_WEBHOOK_ID = {
-    "name": "id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$"},
-}
-_JOB_ID = {
-    "name": "jobId",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$"},
-}
+
+
+def _id_parameter(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": ID_PATTERN},
+    }
+
+
+_PROVIDER_ID = _WEBHOOK_ID = _id_parameter("id")
+_JOB_ID = _id_parameter("jobId")
 
 OPERATIONS: list[Operation] = [
     Operation(
@@ -130,7 +127,7 @@ OPERATIONS: list[Operation] = [
                 "required": False,
                 "schema": {
                     "type": "string",
-                    "enum": ["queued", "running", "retrying", "succeeded", "failed"],
+                    "enum": list(get_args(JobStatus)),
                 },
             },
             {
@@ -143,7 +140,7 @@ OPERATIONS: list[Operation] = [
                 "name": "cursor",
                 "in": "query",
                 "required": False,
-                "schema": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$"},
+                "schema": {"type": "string", "pattern": ID_PATTERN},
             },
         ],
         responses={200: ("A page of jobs; pass nextCursor as cursor for the next", JobPage)},

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, Response
 
 from api.auth import current_principal, require
@@ -11,6 +9,7 @@ from api.destinations import check_smtp_host
 from api.errors import not_found
 from api.http import json_response, parse_body
 from api.services import services
+from mailprobe.jobs import is_id
 from mailprobe.models import (
     Details,
     ListDetails,
@@ -26,8 +25,6 @@ from mailprobe.models import (
 
 bp = Blueprint("providers", __name__)
 
-_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
-
 
 def _found(details: Details | None) -> Response:
     if details is None:
@@ -36,7 +33,7 @@ def _found(details: Details | None) -> Response:
 
 
 def _checked(provider_id: str) -> str:
-    if not _ID.match(provider_id):
+    if not is_id(provider_id):
         raise not_found("provider")
     return provider_id
 

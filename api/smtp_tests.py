@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-import re
+from typing import get_args
 
 from flask import Blueprint, Response, request, url_for
 
@@ -13,14 +13,14 @@ from api.errors import FAILED_PRECONDITION, ApiError, invalid, not_found
 from api.http import conditional_json, json_response, parse_body, prefer_wait
 from api.idempotency import idempotent
 from api.services import services
-from mailprobe.models import Job, JobPage, ProviderTestRequest, SmtpTestRequest
+from mailprobe.jobs import is_id
+from mailprobe.models import Job, JobPage, JobStatus, ProviderTestRequest, SmtpTestRequest
 from mailprobe.providers import StoredProvider
 from worker.app import RUN_SMTP_TEST, SMTP_QUEUE
 
 bp = Blueprint("smtp_tests", __name__)
 
-_JOB_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
-_STATUSES = ("queued", "running", "retrying", "succeeded", "failed")
+_STATUSES: tuple[str, ...] = get_args(JobStatus)
 
 
 def _job_location(job: Job) -> str:
@@ -115,7 +115,7 @@ def test_stored_provider(provider_id: str) -> Response:
 @require("smtp.read")
 def get_test(job_id: str) -> Response:
     svc = services()
-    job = svc.jobs.get(job_id, current_principal().tenant) if _JOB_ID.match(job_id) else None
+    job = svc.jobs.get(job_id, current_principal().tenant) if is_id(job_id) else None
     if job is None:
         raise not_found()
     wait = prefer_wait(svc.settings.max_wait)
@@ -136,7 +136,7 @@ def list_tests() -> Response:
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
         raise invalid("limit", "must be a whole number from 1 to 100")
     cursor = request.args.get("cursor") or None
-    if cursor is not None and not _JOB_ID.match(cursor):
+    if cursor is not None and not is_id(cursor):
         raise invalid("cursor", "not a cursor this API gave")
     jobs, next_cursor = services().jobs.list_jobs(
         current_principal().tenant,

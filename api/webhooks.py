@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, Response
 
 from api.auth import current_principal, require
@@ -11,16 +9,15 @@ from api.destinations import check_webhook_url
 from api.errors import not_found
 from api.http import json_response, parse_body
 from api.services import services
+from mailprobe.jobs import is_id
 from mailprobe.models import DeliveryList, WebhookCreated, WebhookList, WebhookRequest
 
 bp = Blueprint("webhooks", __name__)
 
-_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
-
 
 def _webhook_id(webhook_id: str) -> str:
     tenant = current_principal().tenant
-    if not _ID.match(webhook_id) or services().webhooks.get(webhook_id, tenant) is None:
+    if not is_id(webhook_id) or services().webhooks.get(webhook_id, tenant) is None:
         raise not_found("webhook")
     return webhook_id
 

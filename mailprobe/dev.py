@@ -35,7 +35,7 @@ def _redis_answers(url: str) -> bool:
         return False
 
 
-def _redis_binary() -> str:
+def redis_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
@@ -50,6 +50,26 @@ def _redis_binary() -> str:
         ) from None
 
 
+def redis_server_command(port: int, directory: Path, *, aof: bool = False) -> list[str]:
+    """A loopback redis-server on port, its files in directory; with AOF, every write is on
+    disk before Redis answers it, so a restart loses nothing."""
+    persistence = (
+        ["--appendonly", "yes", "--appendfsync", "always"] if aof else ["--appendonly", "no"]
+    )
+    return [
+        redis_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        *persistence,
+        "--dir",
+        str(directory),
+    ]
+
+
 def ensure_redis(url: str) -> subprocess.Popen[bytes] | None:
     """None when Redis already answers at url; else a local redis-server started for it."""
     if _redis_answers(url):
@@ -60,19 +80,7 @@ def ensure_redis(url: str) -> subprocess.Popen[bytes] | None:
         raise click.ClickException(f"Redis does not answer at {url}")
     port = parsed.port or 6379
     process = subprocess.Popen(
-        [
-            _redis_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(STATE_DIR.resolve()),
-        ],
+        redis_server_command(port, STATE_DIR.resolve()),
         stdout=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 15

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 
@@ -18,6 +19,13 @@ from mailprobe.crypto import SecretBox
 from mailprobe.models import Job, JobStatus, Report, SmtpTestRequest, utcnow
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# Every id mailprobe makes (jobs, providers, webhooks) is a ULID of this form.
+ID_PATTERN = "^[0-9A-HJKMNP-TV-Z]{26}$"
+_ID = re.compile(ID_PATTERN)
+
+
+def is_id(text: str) -> bool:
+    return bool(_ID.match(text))
 
 
 def _ulid(value: int) -> str:

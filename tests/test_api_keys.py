@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 import requests
 
-from tests.conftest import ROOT, ApiClient, Service, probe_body, secret
+from tests.conftest import ApiClient, Service, probe_body, secret
 from tests.smtp_servers import start_smtp_server
-
-
-def _cli(service: Service, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mailprobe", *args],
-        env=service.env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.support import run_cli
 
 
 def _error(response: requests.Response, status: int, code: int) -> dict[str, Any]:
@@ -76,8 +63,8 @@ def test_a_key_without_the_permission_is_403(
 
 
 def test_cli_creates_a_key_on_the_last_line_and_revokes_it(service: Service) -> None:
-    created = _cli(
-        service,
+    created = run_cli(
+        service.env,
         "keys",
         "create",
         "--tenant",
@@ -100,16 +87,18 @@ def test_cli_creates_a_key_on_the_last_line_and_revokes_it(service: Service) -> 
         .values()
     )
 
-    revoked = _cli(service, "keys", "revoke", key)
+    revoked = run_cli(service.env, "keys", "revoke", key)
     assert revoked.returncode == 0, revoked.stderr
     _error(client.get("/email/smtp/_test"), 401, 16)
-    again = _cli(service, "keys", "revoke", "mpk_no-such-key")
+    again = run_cli(service.env, "keys", "revoke", "mpk_no-such-key")
     assert again.returncode != 0
     assert "no such API key" in again.stderr
 
 
 def test_cli_rejects_unknown_permissions(service: Service) -> None:
-    result = _cli(service, "keys", "create", "--tenant", "t", "--permission", "smtp.everything")
+    result = run_cli(
+        service.env, "keys", "create", "--tenant", "t", "--permission", "smtp.everything"
+    )
     assert result.returncode != 0
     assert "smtp.everything" in result.stderr
 

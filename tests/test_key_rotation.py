@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import ssl
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from mailprobe.crypto import SecretBox, generate_key
-from tests.conftest import ROOT, Service, running_service, secret
+from tests.conftest import Service, running_service, secret
 from tests.smtp_servers import free_port, start_smtp_server
-from tests.support import RedisServer
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mailprobe", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.support import RedisServer, run_cli
 
 
 def test_rotation_keeps_old_providers_testable(
@@ -79,12 +65,12 @@ def test_rotation_keeps_old_providers_testable(
         # The new key first, the old one still there: old secrets keep working.
         with running_service(env(f"{new},{old}"), redis, tmp_path / "2") as running:
             assert tested(running, provider_id) == "succeeded"
-            rotated = _cli(env(f"{new},{old}"), "keys", "rotate-secrets")
+            rotated = run_cli(env(f"{new},{old}"), "keys", "rotate-secrets")
             assert rotated.returncode == 0, rotated.stderr
             assert "1 provider secret(s)" in rotated.stdout
             assert sealed_key_id(provider_id) == "new"
             assert tested(running, provider_id) == "succeeded"
-        again = _cli(env(f"{new},{old}"), "keys", "rotate-secrets")
+        again = run_cli(env(f"{new},{old}"), "keys", "rotate-secrets")
         assert "0 provider secret(s)" in again.stdout
 
         # The old key removed: everything still opens.
@@ -112,7 +98,7 @@ def test_a_missing_or_malformed_key_stops_start_up(
     env = {k: v for k, v in service_env.items() if k != "MAILPROBE_ENCRYPTION_KEYS"}
     if keys is not None:
         env["MAILPROBE_ENCRYPTION_KEYS"] = keys
-    result = _cli(env, command)
+    result = run_cli(env, command)
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -130,7 +116,7 @@ def test_rotation_refuses_when_an_old_key_is_missing(
         mapping={"tenant": "t", "secret": stranger.encrypt("x", "provider:x")},
     )
     env = {**service_env, "MAILPROBE_REDIS_URL": redis.url}
-    result = _cli(env, "keys", "rotate-secrets")
+    result = run_cli(env, "keys", "rotate-secrets")
     assert result.returncode != 0
     assert "keep every old key configured" in result.stderr
     client.flushdb()

@@ -8,8 +8,6 @@ visibility timeout of 3 s so that a killed worker's task comes back within secon
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +16,9 @@ import pytest
 import requests
 
 from tests.bench.delay_sink import DelaySink
-from tests.conftest import ROOT, Service, probe_body, running_service
+from tests.conftest import Service, probe_body, running_service
 from tests.smtp_servers import RawServer, free_port
-from tests.support import RedisServer, start_redis, wait_for
+from tests.support import RedisServer, run_cli, start_redis, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -197,28 +195,16 @@ def test_a_job_whose_task_was_lost_is_swept_back(
         job = store.create("t-recovery", request, box)  # stored, never enqueued
 
         def listed() -> bool:
-            stuck = _cli(env, "jobs", "stuck")
+            stuck = run_cli(env, "jobs", "stuck")
             return job.id in stuck.stdout and "queued" in stuck.stdout
 
         wait_for(listed, 20, "the job to be listed as stuck")
-        swept = _cli(env, "jobs", "sweep")
+        swept = run_cli(env, "jobs", "sweep")
         assert swept.returncode == 0, swept.stderr
         assert "re-queued 1 stuck job(s)" in swept.stdout
         client = recovery.client(recovery.key(tenant="t-recovery"))
         assert client.ended(job.id)["status"] == "succeeded"
         assert smtp.accepted == 1
-        assert job.id not in _cli(env, "jobs", "stuck").stdout
+        assert job.id not in run_cli(env, "jobs", "stuck").stdout
     finally:
         smtp.stop()
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mailprobe", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
