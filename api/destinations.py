@@ -9,6 +9,8 @@ from __future__ import annotations
 import socket
 from urllib.parse import urlsplit
 
+from flask import g
+
 from api.errors import invalid, refused
 from api.services import services
 from mailprobe.destination import DestinationRefused, resolve
@@ -17,16 +19,30 @@ from mailprobe.models import split_host_port
 
 def check_smtp_host(host_port: str) -> None:
     """403 for a refused port or address. A name that does not resolve now is let through:
-    the worker resolves it again, retries a temporary failure, and reports the rest."""
+    the worker resolves it again, retries a temporary failure, and reports the rest.
+
+    Verdicts are kept for the request, so a batch resolves each host once.
+    """
+    verdicts: dict[str, str | None] = g.setdefault("destination_verdicts", {})
+    if host_port not in verdicts:
+        verdicts[host_port] = _smtp_verdict(host_port)
+    refusal = verdicts[host_port]
+    if refusal is not None:
+        raise refused(refusal)
+
+
+def _smtp_verdict(host_port: str) -> str | None:
+    """Why the destination is refused, or None."""
     policy = services().policy
     host, port = split_host_port(host_port)
     try:
         policy.check_port(port)
         policy.check_all(resolve(host, port))
     except DestinationRefused as exc:
-        raise refused(str(exc)) from None
+        return str(exc)
     except socket.gaierror:
-        return
+        return None
+    return None
 
 
 def check_webhook_url(url: str) -> None:

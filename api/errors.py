@@ -64,13 +64,16 @@ class ApiError(Exception):
         self.info = info
         self.headers = headers or {}
 
-    def response(self) -> Response:
+    def status(self) -> Status:
         details: list[BadRequestDetail | ErrorInfoDetail] = []
         if self.violations:
             details.append(BadRequestDetail(field_violations=self.violations))
         if self.info is not None:
             details.append(self.info)
-        body = Status(code=self.code, message=self.message, details=details)
+        return Status(code=self.code, message=self.message, details=details)
+
+    def response(self) -> Response:
+        body = self.status()
         return Response(
             body.model_dump_json(by_alias=True),
             status=self.http_status,

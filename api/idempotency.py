@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from typing import TypeVar
 
 from flask import request
 
@@ -15,22 +16,31 @@ from api.auth import current_principal
 from api.errors import ApiError, invalid, not_found
 from api.services import services
 from mailprobe import rediskeys
-from mailprobe.models import Job
 
 KEPT_SECONDS = 24 * 3600
 HEADER = "Idempotency-Key"
 
 
-def idempotent(create: Callable[[], Job]) -> tuple[Job, bool]:
-    """The job `create` makes, or the one an earlier request with this key made (True)."""
+R = TypeVar("R")
+
+
+def idempotent(
+    create: Callable[[], R], remember: Callable[[R], str], recall: Callable[[str], R | None]
+) -> tuple[R, bool]:
+    """What `create` makes, or what an earlier request with this key made (True).
+
+    `remember` turns the result into a string kept with the key (a job id, say); `recall`
+    turns it back, or answers None when it is gone.
+    """
     key = request.headers.get(HEADER)
     if key is None:
         return create(), False
     if not 1 <= len(key) <= 255 or not key.isascii() or not key.isprintable():
         raise invalid(HEADER, "1-255 printable ASCII characters")
     svc = services()
-    tenant = current_principal().tenant
-    name = rediskeys.idempotency(tenant, hashlib.sha256(key.encode()).hexdigest())
+    name = rediskeys.idempotency(
+        current_principal().tenant, hashlib.sha256(key.encode()).hexdigest()
+    )
     fingerprint = hashlib.sha256(
         request.method.encode() + b" " + request.path.encode() + b"\n" + request.get_data()
     ).hexdigest()
@@ -38,23 +48,23 @@ def idempotent(create: Callable[[], Job]) -> tuple[Job, bool]:
     if svc.redis.hsetnx(name, "request", fingerprint):
         svc.redis.expire(name, KEPT_SECONDS)
         try:
-            job = create()
+            result = create()
         except BaseException:
             svc.redis.delete(name)  # not created: the key is free again
             raise
-        svc.redis.hset(name, "job", job.id)
-        return job, False
+        svc.redis.hset(name, "result", remember(result))
+        return result, False
 
-    stored_fingerprint, job_id = svc.redis.hmget(name, ["request", "job"])
+    stored_fingerprint, remembered = svc.redis.hmget(name, ["request", "result"])
     if stored_fingerprint != fingerprint:
         raise ApiError(422, f"this {HEADER} was used with a different request")
-    if not job_id:
+    if not remembered:
         raise ApiError(
             409,
             f"the first request with this {HEADER} is still being handled",
             headers={"Retry-After": "1"},
         )
-    earlier = svc.jobs.get(str(job_id), tenant)
+    earlier = recall(str(remembered))
     if earlier is None:
         raise not_found()
     return earlier, True

@@ -18,6 +18,8 @@ from pydantic.json_schema import models_json_schema
 from mailprobe import __version__
 from mailprobe.jobs import ID_PATTERN
 from mailprobe.models import (
+    BatchRequest,
+    BatchResult,
     DeliveryList,
     Job,
     JobPage,
@@ -99,6 +101,24 @@ OPERATIONS: list[Operation] = [
         responses={
             200: ("The job ended within Prefer: wait", Job),
             202: ("The job, queued; Location points at it", Job),
+            409: ("The first request with this Idempotency-Key is still being handled", Status),
+            422: ("This Idempotency-Key was used with another request", Status),
+        },
+    ),
+    Operation(
+        "post",
+        "/email/smtp/_tests",
+        "testSmtpProviders",
+        "Test up to 1,000 SMTP providers",
+        body=BatchRequest,
+        permission="smtp.test",
+        parameters=[_IDEMPOTENCY],
+        description="Each test is checked on its own: the answer has one item per test, with "
+        "its job or its error (in the error shape of a single test). The accepted ones are "
+        "stored and queued together. Bodies up to 4 MiB. With an Idempotency-Key, a replay "
+        "answers the first answer.",
+        responses={
+            202: ("One item per test, in order", BatchResult),
             409: ("The first request with this Idempotency-Key is still being handled", Status),
             422: ("This Idempotency-Key was used with another request", Status),
         },

@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import get_args
 
 from flask import Blueprint, Response, request, url_for
+from pydantic import ValidationError
 
 from api.auth import current_principal, require
 from api.destinations import check_smtp_host
-from api.errors import FAILED_PRECONDITION, ApiError, invalid, not_found
+from api.errors import FAILED_PRECONDITION, ApiError, from_validation_error, invalid, not_found
 from api.http import conditional_json, json_response, parse_body, prefer_wait
 from api.idempotency import idempotent
 from api.services import services
 from mailprobe.jobs import is_id
-from mailprobe.models import Job, JobPage, JobStatus, ProviderTestRequest, SmtpTestRequest
+from mailprobe.models import (
+    BatchItem,
+    BatchRequest,
+    BatchResult,
+    Job,
+    JobPage,
+    JobStatus,
+    ProviderTestRequest,
+    SmtpTestRequest,
+)
 from mailprobe.providers import StoredProvider
 from worker.app import RUN_SMTP_TEST, SMTP_QUEUE
 
 bp = Blueprint("smtp_tests", __name__)
+
+MAX_BATCH_BYTES = 4 * 1024 * 1024
 
 _STATUSES: tuple[str, ...] = get_args(JobStatus)
 
@@ -40,12 +53,8 @@ def _applied(wait: int | None) -> dict[str, str]:
     return {"Preference-Applied": f"wait={wait}"} if wait is not None else {}
 
 
-def _submit(test: SmtpTestRequest) -> Response:
-    """Store the job and enqueue it, once per Idempotency-Key; answer with the job."""
-    check_smtp_host(test.host)
-    svc = services()
-    tenant = current_principal().tenant
-    limited = svc.rate_limit.wait_time(tenant)
+def _rate_limited(cost: int) -> None:
+    limited = services().rate_limit.wait_time(current_principal().tenant, cost)
     if limited > 0:
         raise ApiError(
             429,
@@ -53,25 +62,26 @@ def _submit(test: SmtpTestRequest) -> Response:
             headers={"Retry-After": str(math.ceil(limited))},
         )
 
-    def create() -> Job:
-        job = svc.jobs.create(tenant, test, svc.box)
-        try:
-            svc.celery.send_task(RUN_SMTP_TEST, args=[job.id, 1], queue=SMTP_QUEUE)
-        except Exception:
-            # Not enqueued means not accepted: leave nothing half-written behind.
-            try:
-                svc.jobs.delete(job.id, tenant)
-            finally:
-                raise
-        return job
 
-    job, replayed = idempotent(create)
-    wait = prefer_wait(svc.settings.max_wait)
-    job = _waited(job, wait)
-    headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    if job.finished:
-        return json_response(job, 200, {**headers, **_applied(wait)})
-    return json_response(job, 202, {**headers, "Location": _job_location(job), "Retry-After": "1"})
+def _enqueue(tests: list[SmtpTestRequest]) -> list[Job]:
+    """Store the jobs (one Redis round trip) and queue their tasks (one broker connection)."""
+    svc = services()
+    tenant = current_principal().tenant
+    jobs = svc.jobs.create_many(tenant, tests, svc.box)
+    try:
+        with svc.celery.producer_or_acquire() as producer:
+            for job in jobs:
+                svc.celery.send_task(
+                    RUN_SMTP_TEST, args=[job.id, 1], queue=SMTP_QUEUE, producer=producer
+                )
+    except Exception:
+        # Not enqueued means not accepted: leave nothing half-written behind (a task already
+        # sent finds no job and is dropped).
+        try:
+            svc.jobs.delete_many([job.id for job in jobs], tenant)
+        finally:
+            raise
+    return jobs
 
 
 def _stored_provider(provider_id: str) -> StoredProvider:
@@ -81,10 +91,9 @@ def _stored_provider(provider_id: str) -> StoredProvider:
     return found
 
 
-@bp.post("/email/smtp/_test")
-@require("smtp.test")
-def create_test() -> Response:
-    test = parse_body(SmtpTestRequest)
+def _admitted(test: SmtpTestRequest) -> SmtpTestRequest:
+    """The test as it will run: a stored provider's secret filled in where the request names
+    the provider (only for its own destination), and the destination checked."""
     if test.id:
         provider = _stored_provider(test.id)
         if test.missing_secrets():
@@ -96,7 +105,66 @@ def create_test() -> Response:
                     code=FAILED_PRECONDITION,
                 )
             test = test.with_secrets({**provider.secrets(services().box), **test.secrets()})
-    return _submit(test)
+    check_smtp_host(test.host)
+    return test
+
+
+def _submit(test: SmtpTestRequest) -> Response:
+    """Queue one admitted test, once per Idempotency-Key; answer with its job."""
+    _rate_limited(1)
+    svc = services()
+    tenant = current_principal().tenant
+    job, replayed = idempotent(
+        lambda: _enqueue([test])[0],
+        remember=lambda job: job.id,
+        recall=lambda job_id: svc.jobs.get(job_id, tenant),
+    )
+    wait = prefer_wait(svc.settings.max_wait)
+    job = _waited(job, wait)
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    if job.finished:
+        return json_response(job, 200, {**headers, **_applied(wait)})
+    return json_response(job, 202, {**headers, "Location": _job_location(job), "Retry-After": "1"})
+
+
+@bp.post("/email/smtp/_test")
+@require("smtp.test")
+def create_test() -> Response:
+    return _submit(_admitted(parse_body(SmtpTestRequest)))
+
+
+@bp.post("/email/smtp/_tests")
+@require("smtp.test")
+def create_tests() -> Response:
+    request.max_content_length = MAX_BATCH_BYTES
+    batch = parse_body(BatchRequest)
+    items: dict[int, BatchItem] = {}
+    admitted: list[tuple[int, SmtpTestRequest]] = []
+    for index, raw in enumerate(batch.tests):
+        try:
+            test = SmtpTestRequest.model_validate_json(json.dumps(raw))
+            admitted.append((index, _admitted(test)))
+        except ValidationError as exc:
+            items[index] = BatchItem(index=index, error=from_validation_error(exc).status())
+        except ApiError as exc:
+            items[index] = BatchItem(index=index, error=exc.status())
+    if admitted:
+        _rate_limited(len(admitted))
+
+    def create() -> BatchResult:
+        jobs = _enqueue([test for _, test in admitted])
+        for (index, _), job in zip(admitted, jobs, strict=True):
+            items[index] = BatchItem(index=index, job=job)
+        return BatchResult(
+            accepted=len(jobs),
+            rejected=len(batch.tests) - len(jobs),
+            items=[items[index] for index in sorted(items)],
+        )
+
+    result, replayed = idempotent(
+        create, remember=BatchResult.model_dump_json, recall=BatchResult.model_validate_json
+    )
+    return json_response(result, 202, {"Idempotent-Replayed": "true"} if replayed else {})
 
 
 @bp.post("/email/smtp/<provider_id>/_test")
@@ -108,7 +176,7 @@ def test_stored_provider(provider_id: str) -> Response:
     test = SmtpTestRequest.model_validate(
         {**fields, "receiver_address": body.receiver_address, "id": provider.id}
     )
-    return _submit(test.with_secrets(provider.secrets(services().box)))
+    return _submit(_admitted(test.with_secrets(provider.secrets(services().box))))
 
 
 @bp.get("/email/smtp/_test/<job_id>")

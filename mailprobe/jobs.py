@@ -73,31 +73,44 @@ class JobStore:
 
     # -- the API's side
 
-    def create(self, tenant: str, request: SmtpTestRequest, box: SecretBox) -> Job:
-        job_id = new_id()
-        job = Job(id=job_id, status="queued", created_at=utcnow(), request=request.public())
-        secret = seal_secrets(box, request.secrets(), job_id)
+    def create_many(
+        self, tenant: str, requests: list[SmtpTestRequest], box: SecretBox
+    ) -> list[Job]:
+        """Store new jobs, queued, in one transaction (one round trip)."""
         index = rediskeys.tenant_jobs(tenant)
-        floor = _id_floor(time.time_ns() // 1_000_000 - self.ttl * 1000)
+        now = time.time()
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(
-            rediskeys.job(job_id),
-            mapping={"tenant": tenant, "doc": job.model_dump_json(), "secret": secret},
-        )
-        pipe.expire(rediskeys.job(job_id), self.ttl)
-        pipe.zadd(index, {job_id: 0})
-        pipe.zremrangebylex(index, "-", f"({floor}")
+        jobs = []
+        for request in requests:
+            job_id = new_id()
+            job = Job(id=job_id, status="queued", created_at=utcnow(), request=request.public())
+            pipe.hset(
+                rediskeys.job(job_id),
+                mapping={
+                    "tenant": tenant,
+                    "doc": job.model_dump_json(),
+                    "secret": seal_secrets(box, request.secrets(), job_id),
+                },
+            )
+            pipe.expire(rediskeys.job(job_id), self.ttl)
+            pipe.zadd(index, {job_id: 0})
+            pipe.zadd(rediskeys.UNFINISHED_JOBS, {job_id: now})
+            jobs.append(job)
+        pipe.zremrangebylex(index, "-", f"({_id_floor(int(now * 1000) - self.ttl * 1000)}")
         pipe.expire(index, self.ttl)
-        pipe.zadd(rediskeys.UNFINISHED_JOBS, {job_id: time.time()})
         pipe.execute()
-        return job
+        return jobs
 
-    def delete(self, job_id: str, tenant: str) -> None:
-        """Undo create() when the job could not be enqueued."""
+    def create(self, tenant: str, request: SmtpTestRequest, box: SecretBox) -> Job:
+        return self.create_many(tenant, [request], box)[0]
+
+    def delete_many(self, job_ids: list[str], tenant: str) -> None:
+        """Undo create_many() when the jobs could not be enqueued."""
         pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(rediskeys.job(job_id))
-        pipe.zrem(rediskeys.tenant_jobs(tenant), job_id)
-        pipe.zrem(rediskeys.UNFINISHED_JOBS, job_id)
+        for job_id in job_ids:
+            pipe.delete(rediskeys.job(job_id))
+            pipe.zrem(rediskeys.tenant_jobs(tenant), job_id)
+            pipe.zrem(rediskeys.UNFINISHED_JOBS, job_id)
         pipe.execute()
 
     def get(self, job_id: str, tenant: str) -> Job | None:

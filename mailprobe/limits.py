@@ -19,11 +19,12 @@ _GCRA = """
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local burst = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
 local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
 if tat < now then tat = now end
-local allowed_at = tat - (burst - 1) * interval
+local new_tat = tat + cost * interval
+local allowed_at = new_tat - burst * interval
 if now < allowed_at then return tostring(allowed_at - now) end
-local new_tat = tat + interval
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1)
 return '0'
 """
@@ -44,10 +45,10 @@ class RateLimit:
         self.interval = 1.0 / per_second
         self.burst = burst
 
-    def wait_time(self, tenant: str) -> float:
-        """0 when the request may go ahead (and is counted), else seconds until it may."""
+    def wait_time(self, tenant: str, cost: int = 1) -> float:
+        """0 when `cost` submissions may go ahead (and are counted), else seconds until then."""
         answer = self.redis.eval(
-            _GCRA, 1, rediskeys.rate_limit(tenant), time.time(), self.interval, self.burst
+            _GCRA, 1, rediskeys.rate_limit(tenant), time.time(), self.interval, self.burst, cost
         )
         return float(answer)
 

@@ -303,6 +303,12 @@ class PasswordRequest(RequestModel):
     password: Password
 
 
+class BatchRequest(RequestModel):
+    """POST /email/smtp/_tests: up to 1,000 tests, each checked on its own."""
+
+    tests: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=1000)]
+
+
 class SearchQuery(RequestModel):
     offset: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     limit: Annotated[int, Field(ge=0, le=1000)] = 100
@@ -472,6 +478,20 @@ class Job(ResponseModel):
     @property
     def finished(self) -> bool:
         return self.status in FINAL_STATUSES
+
+
+class BatchItem(ResponseModel):
+    """One test of a batch: its job, or why it was not accepted."""
+
+    index: int
+    job: Job | None = None
+    error: Status | None = None
+
+
+class BatchResult(ResponseModel):
+    accepted: int
+    rejected: int
+    items: list[BatchItem]
 
 
 class Details(ResponseModel):
