@@ -156,6 +156,8 @@ def main() -> None:
             MAILPROBE_ENCRYPTION_KEYS=generate_key("bench"),
             MAILPROBE_ALLOWED_NETWORKS="127.0.0.0/8",
             MAILPROBE_ALLOWED_PORTS="1-65535",
+            # Every session goes to the one sink: no per-destination cap here.
+            MAILPROBE_DESTINATION_CONCURRENCY="100000",
         )
         session = REPLIES_PER_SESSION * args.delay
         print(

@@ -114,6 +114,8 @@ def main() -> None:
             MAILPROBE_ENCRYPTION_KEYS=generate_key("soak"),
             MAILPROBE_ALLOWED_NETWORKS="127.0.0.0/8",
             MAILPROBE_ALLOWED_PORTS="1-65535",
+            # Every session goes to the one sink: no per-destination cap here.
+            MAILPROBE_DESTINATION_CONCURRENCY="100000",
             MAILPROBE_PORT=str(free_port()),
             MAILPROBE_SMTP_SESSION_DEADLINE="10",
             MAILPROBE_RETRY_BASE_DELAY="0.2",
