@@ -94,10 +94,10 @@ def _secret_no_controls(value: SecretStr) -> SecretStr:
     return value
 
 
-def _check_token_endpoint(value: str) -> str:
+def _check_url(value: str, schemes: tuple[str, ...]) -> str:
     parsed = urlsplit(value)
-    if parsed.scheme != "https" or not parsed.hostname:
-        raise ValueError("must be an https:// URL")
+    if parsed.scheme not in schemes or not parsed.hostname:
+        raise ValueError(f"must be a {' or '.join(f'{s}://' for s in schemes)} URL")
     if parsed.username or parsed.password:
         raise ValueError("must not carry credentials")
     try:
@@ -105,6 +105,10 @@ def _check_token_endpoint(value: str) -> str:
     except ValueError:
         raise ValueError("the port must be a number from 1 to 65535") from None
     return value
+
+
+def _check_token_endpoint(value: str) -> str:
+    return _check_url(value, ("https",))
 
 
 EmailAddress = Annotated[
@@ -322,16 +326,7 @@ class SearchRequest(RequestModel):
 
 
 def _check_webhook_url(value: str) -> str:
-    parsed = urlsplit(value)
-    if parsed.scheme not in ("https", "http") or not parsed.hostname:
-        raise ValueError("must be an https:// (or http://) URL")
-    if parsed.username or parsed.password:
-        raise ValueError("must not carry credentials")
-    try:
-        parsed.port  # noqa: B018 - raises for a bad port
-    except ValueError:
-        raise ValueError("the port must be a number from 1 to 65535") from None
-    return value
+    return _check_url(value, ("https", "http"))
 
 
 WebhookEvent = Literal["smtp_test.completed"]

@@ -21,11 +21,12 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from mailprobe import rediskeys
-from mailprobe.crypto import SecretBox, generate_key
+from mailprobe.crypto import SecretBox
 from mailprobe.jobs import JobStore
 from mailprobe.models import SmtpTestRequest
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import Settings
+from tests.bench.common import bench_env
 from tests.bench.delay_sink import DelaySink
 from tests.support import start_redis, wait_for
 from worker.app import RUN_SMTP_TEST, SMTP_QUEUE, create_celery
@@ -150,15 +151,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         redis_server = start_redis(Path(directory))
         sink = DelaySink(args.delay).start()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MAILPROBE_")}
-        env.update(
-            MAILPROBE_REDIS_URL=redis_server.url,
-            MAILPROBE_ENCRYPTION_KEYS=generate_key("bench"),
-            MAILPROBE_ALLOWED_NETWORKS="127.0.0.0/8",
-            MAILPROBE_ALLOWED_PORTS="1-65535",
-            # Every session goes to the one sink: no per-destination cap here.
-            MAILPROBE_DESTINATION_CONCURRENCY="100000",
-        )
+        env = bench_env(redis_server.url)
         session = REPLIES_PER_SESSION * args.delay
         print(
             f"{args.jobs} jobs, every reply delayed {args.delay * 1000:.0f} ms "

@@ -28,7 +28,7 @@ from typing import Any
 import requests
 
 from mailprobe import rediskeys
-from mailprobe.crypto import generate_key
+from tests.bench.common import bench_env
 from tests.bench.delay_sink import DelaySink
 from tests.smtp_servers import free_port
 from tests.support import Service, running_service, start_redis, wait_for
@@ -108,14 +108,8 @@ def main() -> None:
         (root / "redis").mkdir()
         redis_server = start_redis(root / "redis", aof=True)
         sink = DelaySink(args.delay).start()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MAILPROBE_")}
-        env.update(
-            MAILPROBE_REDIS_URL=redis_server.url,
-            MAILPROBE_ENCRYPTION_KEYS=generate_key("soak"),
-            MAILPROBE_ALLOWED_NETWORKS="127.0.0.0/8",
-            MAILPROBE_ALLOWED_PORTS="1-65535",
-            # Every session goes to the one sink: no per-destination cap here.
-            MAILPROBE_DESTINATION_CONCURRENCY="100000",
+        env = bench_env(
+            redis_server.url,
             MAILPROBE_PORT=str(free_port()),
             MAILPROBE_SMTP_SESSION_DEADLINE="10",
             MAILPROBE_RETRY_BASE_DELAY="0.2",
