@@ -235,6 +235,9 @@ class JobStore:
     def release_lease(self, job_id: str, token: str) -> None:
         self.redis.eval(_RELEASE, 1, rediskeys.job_lease(job_id), token)
 
+    def leased(self, job_id: str) -> bool:
+        return bool(self.redis.exists(rediskeys.job_lease(job_id)))
+
     def lease_ttl(self, job_id: str) -> int:
         return max(int(self.redis.ttl(rediskeys.job_lease(job_id))), 1)
 

@@ -1,5 +1,5 @@
 """Work a worker does beside its tasks: a heartbeat for /readyz, handing back the tasks of
-dead workers, and sweeping stuck jobs.
+dead workers, sending webhook attempts that are due, and sweeping stuck jobs.
 
 Handing back: a task whose worker died stays "unacknowledged" in Redis until kombu's restore
 sweep puts it back in the queue, once it is older than the visibility timeout. Kombu runs
@@ -44,7 +44,7 @@ def sweep(rt: Runtime) -> dict[str, int]:
             rt.jobs.forget_unfinished(job_id)
             continue
         rt.jobs.touch(job_id)
-        if rt.jobs.redis.exists(rediskeys.job_lease(job_id)):
+        if rt.jobs.leased(job_id):
             counts["busy"] += 1  # an attempt is running right now
             continue
         attempts = stored.job.attempts
