@@ -71,6 +71,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SECRETS_USED: set[str] = set()
 
 
+def all_but(permission: str) -> tuple[str, ...]:
+    """Every permission except one: a key that must be refused where that one is needed."""
+    return tuple(p for p in PERMISSIONS if p != permission)
+
+
 def secret(value: str) -> str:
     """Register a secret a test uses, so the suite can check it never leaked."""
     SECRETS_USED.add(value)
@@ -144,6 +149,15 @@ class ApiClient:
 
         found: dict[str, Any] = wait_for(poll, timeout, f"job {job_id} to end")
         return found
+
+    def test_provider(self, provider_id: str, wait: int = 20) -> dict[str, Any]:
+        """POST /email/smtp/{id}/_test with a receiver, waiting up to `wait` s for the end."""
+        job: dict[str, Any] = self.post(
+            f"/email/smtp/{provider_id}/_test",
+            json={"receiverAddress": "ops@example.org"},
+            headers={"Prefer": f"wait={wait}"},
+        ).json()
+        return job
 
     def run(self, body: dict[str, Any], timeout: int = 30) -> dict[str, Any]:
         """Submit a test and return the job once it has ended (long polls, no sleeps)."""

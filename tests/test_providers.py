@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import ApiClient, Service, probe_body, secret
 from tests.smtp_servers import RawServer, SmtpServer, start_smtp_server
+from tests.support import all_but
 
 UNKNOWN_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 
@@ -91,11 +92,7 @@ def test_crud_round_trip(tenant: ApiClient, auth_server: tuple[SmtpServer, str])
         "Renamed",
         True,
     )
-    job = tenant.post(
-        f"/email/smtp/{provider_id}/_test",
-        json={"receiverAddress": "ops@example.org"},
-        headers={"Prefer": "wait=20"},
-    ).json()
+    job = tenant.test_provider(provider_id)
     assert job["status"] == "succeeded", job
     assert server.auth_attempts[-1] == ("PLAIN", "alice")
 
@@ -256,10 +253,7 @@ def test_every_provider_route_isolates_tenants_and_checks_permissions(
     missing = intruder.request(method, path.format(id=UNKNOWN_ID), json=body)
     assert foreign.status_code == missing.status_code == 404
     assert foreign.json() == missing.json()
-    others = tuple(
-        p for p in ("smtp.test", "smtp.read", "smtp.write", "webhooks.write") if p != permission
-    )
-    weak = service.client(service.key(tenant="t-iso-a", permissions=others))
+    weak = service.client(service.key(tenant="t-iso-a", permissions=all_but(permission)))
     denied = weak.request(method, path.format(id=provider_id), json=body)
     assert denied.status_code == 403
     assert permission in denied.json()["message"]
@@ -279,9 +273,6 @@ def test_every_provider_route_isolates_tenants_and_checks_permissions(
 def test_collection_routes_check_permissions(
     service: Service, method: str, path: str, permission: str
 ) -> None:
-    others = tuple(
-        p for p in ("smtp.test", "smtp.read", "smtp.write", "webhooks.write") if p != permission
-    )
-    weak = service.client(service.key(tenant="t-iso-c", permissions=others))
+    weak = service.client(service.key(tenant="t-iso-c", permissions=all_but(permission)))
     response = weak.request(method, path, json=provider_body("smtp.example.com:587"))
     assert response.status_code == 403

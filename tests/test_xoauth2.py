@@ -209,11 +209,7 @@ def test_a_stored_xoauth2_provider_keeps_its_client_secret(
     assert tokens.client_secret not in shown.text
     assert shown.json()["config"]["xoauth2"]["clientCredentials"] == {"clientId": CLIENT_ID}
 
-    job = client.post(
-        f"/email/smtp/{provider_id}/_test",
-        json={"receiverAddress": "ops@example.org"},
-        headers={"Prefer": "wait=20"},
-    ).json()
+    job = client.test_provider(provider_id)
     assert job["status"] == "succeeded", job
     # id + an empty client secret reuses the stored one, for the same endpoint and client.
     no_secret = _xoauth2_body(tokens, address, "")
