@@ -10,16 +10,25 @@ from api.errors import not_found
 from api.http import json_response, parse_body
 from api.services import services
 from mailprobe.jobs import is_id
-from mailprobe.models import DeliveryList, WebhookCreated, WebhookList, WebhookRequest
+from mailprobe.models import (
+    DeliveryList,
+    Webhook,
+    WebhookCreated,
+    WebhookList,
+    WebhookRequest,
+)
 
 bp = Blueprint("webhooks", __name__)
 
 
-def _webhook_id(webhook_id: str) -> str:
-    tenant = current_principal().tenant
-    if not is_id(webhook_id) or services().webhooks.get(webhook_id, tenant) is None:
+def _owned(webhook_id: str) -> Webhook:
+    """The tenant's webhook, or 404 (another tenant's answers the same as a missing one)."""
+    found = None
+    if is_id(webhook_id):
+        found = services().webhooks.get(webhook_id, current_principal().tenant)
+    if found is None:
         raise not_found("webhook")
-    return webhook_id
+    return found
 
 
 @bp.post("/webhooks")
@@ -41,20 +50,21 @@ def list_webhooks() -> Response:
 @bp.get("/webhooks/<webhook_id>")
 @require("smtp.read")
 def get_webhook(webhook_id: str) -> Response:
-    found = services().webhooks.get(_webhook_id(webhook_id), current_principal().tenant)
-    assert found is not None
-    return json_response(found)
+    return json_response(_owned(webhook_id))
 
 
 @bp.delete("/webhooks/<webhook_id>")
 @require("webhooks.write")
 def delete_webhook(webhook_id: str) -> Response:
-    services().webhooks.delete(_webhook_id(webhook_id), current_principal().tenant)
+    if not is_id(webhook_id) or not services().webhooks.delete(
+        webhook_id, current_principal().tenant
+    ):
+        raise not_found("webhook")
     return Response(status=204)
 
 
 @bp.get("/webhooks/<webhook_id>/deliveries")
 @require("smtp.read")
 def list_deliveries(webhook_id: str) -> Response:
-    deliveries = services().webhooks.deliveries(_webhook_id(webhook_id))
+    deliveries = services().webhooks.deliveries(_owned(webhook_id).id)
     return json_response(DeliveryList(deliveries=deliveries))
