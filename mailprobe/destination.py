@@ -64,6 +64,17 @@ def resolve(host: str, port: int) -> list[ResolvedAddress]:
 
     Raises socket.gaierror as the resolver does.
     """
+    if "%" not in host:
+        # An address in its usual form needs no resolver (under gevent, a thread pool hop).
+        # Unusual forms (decimal, octal, short) are left to getaddrinfo, which reads them.
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            if address.version == 4:
+                return [ResolvedAddress(socket.AF_INET, (host, port))]
+            return [ResolvedAddress(socket.AF_INET6, (host, port, 0, 0))]
     seen: set[str] = set()
     result: list[ResolvedAddress] = []
     for family, _type, _proto, _canon, sockaddr in socket.getaddrinfo(

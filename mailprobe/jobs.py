@@ -11,6 +11,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -60,10 +61,42 @@ class StoredJob:
     job: Job
     secret: str  # encrypted secrets (JSON); "" when there are none or the job has ended
     accepted: Report | None = None  # the report as of the server's 250 after DATA
+    notify: bool = False  # ended, and its webhook deliveries may not all be sent yet
 
     def request_with_secrets(self, box: SecretBox) -> SmtpTestRequest:
         request = SmtpTestRequest.model_validate(self.job.request)
         return request.with_secrets(open_secrets(box, self.secret, self.job.id))
+
+
+_FIELDS = ["tenant", "doc", "secret", "accepted", "notify"]
+
+
+def _stored(fields: list[Any]) -> StoredJob | None:
+    """The job from its hash's _FIELDS (strings: the client decodes responses)."""
+    tenant, doc, secret, accepted, notify = fields
+    if tenant is None or doc is None:
+        return None
+    return StoredJob(
+        tenant=tenant,
+        job=Job.model_validate_json(doc),
+        secret=secret or "",
+        accepted=Report.model_validate_json(accepted) if accepted else None,
+        notify=notify is not None,
+    )
+
+
+@dataclass
+class Hold:
+    """What a running attempt holds in Redis: its job's lease and, once it has one, a slot
+    among the sessions its destination allows (mailprobe.limits.DestinationSlots).
+
+    Both are given back together, by JobStore.finish or JobStore.release, whichever is first.
+    """
+
+    job_id: str
+    lease: str
+    host: str = ""
+    slot: str = ""
 
 
 class JobStore:
@@ -166,17 +199,40 @@ class JobStore:
     # -- the worker's side
 
     def load(self, job_id: str) -> StoredJob | None:
-        tenant, doc, secret, accepted = self.redis.hmget(
-            rediskeys.job(job_id), ["tenant", "doc", "secret", "accepted"]
-        )
-        if tenant is None or doc is None:
+        return _stored(self.redis.hmget(rediskeys.job(job_id), _FIELDS))
+
+    def start(self, job_id: str, seconds: int, worker: str) -> tuple[Hold, StoredJob | None] | None:
+        """Take the job's lease and read the job, in one round trip; None when a living
+        worker holds the lease (it is running an attempt of this job right now).
+
+        A lease held by a worker that stopped beating is taken over at once: its attempt
+        died with it.
+        """
+        name = rediskeys.job_lease(job_id)
+        token = f"{worker} {os.urandom(8).hex()}"
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(name, token, nx=True, ex=seconds)
+        pipe.hmget(rediskeys.job(job_id), _FIELDS)
+        won, fields = pipe.execute()
+        if won:
+            return Hold(job_id, token), _stored(fields)
+        holder = self.redis.get(name)
+        if holder is None or liveness.is_alive(self.redis, str(holder).split(" ")[0]):
             return None
-        return StoredJob(
-            tenant=str(tenant),
-            job=Job.model_validate_json(doc),
-            secret=str(secret or ""),
-            accepted=Report.model_validate_json(accepted) if accepted else None,
-        )
+        if not self.redis.eval(_TAKE_OVER, 1, name, str(holder), token, seconds):
+            return None
+        return Hold(job_id, token), self.load(job_id)
+
+    def release(self, hold: Hold) -> None:
+        """Give back what `hold` still holds (nothing, once finish() has run)."""
+        if not hold.lease:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.eval(_RELEASE, 1, rediskeys.job_lease(hold.job_id), hold.lease)
+        if hold.slot:
+            pipe.zrem(rediskeys.destination(hold.host), hold.slot)
+        pipe.execute()
+        hold.lease = hold.slot = ""
 
     def save(self, job: Job) -> None:
         job.updated_at = utcnow()
@@ -189,57 +245,42 @@ class JobStore:
         """The server accepted the message: from now on it must never be sent again."""
         self.redis.hset(rediskeys.job(job_id), "accepted", report.model_dump_json())
 
-    def finish(self, job: Job) -> None:
-        """Store the ended job, forget its secret and wake every waiter, atomically."""
-        job.updated_at = utcnow()
-        done = rediskeys.job_done(job.id)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(rediskeys.job(job.id), "doc", job.model_dump_json())
-        pipe.hdel(rediskeys.job(job.id), "secret", "accepted")
-        # Cleared once the webhook deliveries are sent: a task redelivered before that sends
-        # them (again: delivery is at least once).
-        pipe.hset(rediskeys.job(job.id), "notify", "1")
-        pipe.zrem(rediskeys.UNFINISHED_JOBS, job.id)
-        pipe.xadd(done, {"status": job.status}, maxlen=1)
-        pipe.expire(done, self.ttl)
-        pipe.execute()
+    def finish(self, job: Job, tenant: str, hold: Hold) -> list[str]:
+        """Store the ended job, forget its secret, wake every waiter and give back what the
+        attempt held, atomically and in one round trip.
 
-    def needs_notify(self, job_id: str) -> bool:
-        return bool(self.redis.hexists(rediskeys.job(job_id), "notify"))
+        Returns the ids of the tenant's webhook subscriptions. When there are any, the job is
+        marked to notify until mark_notified(): a task redelivered before that sends the
+        deliveries (again: delivery is at least once).
+        """
+        job.updated_at = utcnow()
+        webhooks: list[str] = self.redis.eval(
+            _FINISH,
+            6,
+            rediskeys.job(job.id),
+            rediskeys.job_done(job.id),
+            rediskeys.UNFINISHED_JOBS,
+            rediskeys.job_lease(job.id),
+            rediskeys.destination(hold.host),
+            rediskeys.tenant_webhooks(tenant),
+            job.model_dump_json(),
+            job.status,
+            self.ttl,
+            job.id,
+            hold.lease,
+            hold.slot,
+        )
+        hold.lease = hold.slot = ""
+        return webhooks
 
     def mark_notified(self, job_id: str) -> None:
         self.redis.hdel(rediskeys.job(job_id), "notify")
 
-    def tenant_of(self, job_id: str) -> str | None:
-        tenant = self.redis.hget(rediskeys.job(job_id), "tenant")
-        return str(tenant) if tenant is not None else None
-
-    # -- one attempt at a time
-
-    def acquire_lease(self, job_id: str, seconds: int, worker: str) -> str | None:
-        """A token when no living worker runs an attempt of this job, else None.
-
-        A lease held by a worker that stopped beating is taken over at once: its attempt
-        died with it.
-        """
-        name = rediskeys.job_lease(job_id)
-        token = f"{worker} {os.urandom(8).hex()}"
-        if self.redis.set(name, token, nx=True, ex=seconds):
-            return token
-        holder = self.redis.get(name)
-        if holder is None or liveness.is_alive(self.redis, str(holder).split(" ")[0]):
-            return None
-        taken = self.redis.eval(_TAKE_OVER, 1, name, str(holder), token, seconds)
-        return token if taken else None
-
-    def release_lease(self, job_id: str, token: str) -> None:
-        self.redis.eval(_RELEASE, 1, rediskeys.job_lease(job_id), token)
+    def lease_ttl(self, job_id: str) -> int:
+        return max(int(self.redis.ttl(rediskeys.job_lease(job_id))), 1)
 
     def leased(self, job_id: str) -> bool:
         return bool(self.redis.exists(rediskeys.job_lease(job_id)))
-
-    def lease_ttl(self, job_id: str) -> int:
-        return max(int(self.redis.ttl(rediskeys.job_lease(job_id))), 1)
 
     # -- stuck jobs
 
@@ -266,3 +307,17 @@ _TAKE_OVER = (
 _RELEASE = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 )
+# KEYS: job, done stream, unfinished jobs, lease, destination slots, tenant's webhooks
+# ARGV: doc, status, ttl, job id, lease token, slot token ("" when none)
+_FINISH = """
+redis.call('HSET', KEYS[1], 'doc', ARGV[1])
+redis.call('HDEL', KEYS[1], 'secret', 'accepted')
+redis.call('ZREM', KEYS[3], ARGV[4])
+redis.call('XADD', KEYS[2], 'MAXLEN', '1', '*', 'status', ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+if ARGV[5] ~= '' and redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
+if ARGV[6] ~= '' then redis.call('ZREM', KEYS[5], ARGV[6]) end
+local webhooks = redis.call('ZRANGE', KEYS[6], 0, -1)
+if #webhooks > 0 then redis.call('HSET', KEYS[1], 'notify', '1') end
+return webhooks
+"""

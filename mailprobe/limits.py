@@ -71,7 +71,5 @@ class DestinationSlots:
             self.lease_seconds,
             token,
         )
+        # Given back with the job's lease: mailprobe.jobs.JobStore.finish and .release.
         return token if taken else None
-
-    def give_back(self, host: str, token: str) -> None:
-        self.redis.zrem(rediskeys.destination(host), token)

@@ -104,13 +104,12 @@ class WebhookStore:
         secret = self.box.decrypt(str(sealed), _context(webhook_id))
         return Webhook.model_validate_json(doc), secret
 
-    def all(self, tenant: str) -> list[Webhook]:
-        ids = [str(i) for i in self.redis.zrange(rediskeys.tenant_webhooks(tenant), 0, -1)]
-        found = [self.get(webhook_id, tenant) for webhook_id in ids]
-        return [webhook for webhook in found if webhook is not None]
+    def ids(self, tenant: str) -> list[str]:
+        return [str(i) for i in self.redis.zrange(rediskeys.tenant_webhooks(tenant), 0, -1)]
 
-    def subscribed(self, tenant: str, event: str) -> list[str]:
-        return [w.id for w in self.all(tenant) if w.status == "active" and event in w.events]
+    def all(self, tenant: str) -> list[Webhook]:
+        found = [self.get(webhook_id, tenant) for webhook_id in self.ids(tenant)]
+        return [webhook for webhook in found if webhook is not None]
 
     def delete(self, webhook_id: str, tenant: str) -> bool:
         if self.get(webhook_id, tenant) is None:

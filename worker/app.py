@@ -28,6 +28,9 @@ def create_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         # Results live in the JobStore, not in Celery's backend.
         task_ignore_result=True,
+        # The disabled backend holds no state; without this Celery builds one per greenlet.
+        result_backend_thread_safe=True,
+        broker_transport="worker.broker:Transport",
         task_serializer="json",
         accept_content=["json"],
         # The session deadline ends every probe; the hard limit only catches a bug.

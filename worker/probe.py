@@ -137,7 +137,8 @@ def probe_smtp(
 
     `reference` (the job id) goes into the message's headers. `on_accepted` is called with
     the report so far as soon as the server accepts the message (250 after DATA), before
-    QUIT: from then on the message must never be sent again.
+    QUIT: from then on the message must never be sent again. It shares parts with the
+    running session's report, so the callback must store it, not keep it.
     """
     return _Session(request, options, reference, on_accepted).run()
 
@@ -324,9 +325,10 @@ class _Session:
             conn.expect(self._read(conn), 250)
         self.report.message_id = message_id
         if self.on_accepted is not None:
-            partial = self.report.model_copy(deep=True)
-            partial.ok = True
-            partial.transcript = list(self.transcript.lines)
+            # A shallow copy: the callback stores it at once, before the session goes on.
+            partial = self.report.model_copy(
+                update={"ok": True, "transcript": list(self.transcript.lines)}
+            )
             self.on_accepted(partial)
 
         # The message is accepted: a failed QUIT is recorded but fails nothing.

@@ -30,7 +30,7 @@ from functools import lru_cache
 from celery import Task
 
 from mailprobe.crypto import DecryptionError, SecretBox
-from mailprobe.jobs import JobStore, StoredJob
+from mailprobe.jobs import Hold, JobStore, StoredJob
 from mailprobe.limits import DestinationSlots
 from mailprobe.models import (
     Attempt,
@@ -101,53 +101,50 @@ def run_attempt(rt: Runtime, job_id: str, attempt: int, worker: str) -> Again | 
 
     `worker` is this worker's name, as it beats (mailprobe.liveness).
     """
-    token = rt.jobs.acquire_lease(job_id, rt.settings.lease_seconds, worker)
-    if token is None:
+    started = rt.jobs.start(job_id, rt.settings.lease_seconds, worker)
+    if started is None:
         # Another worker is running this job right now: look again once its lease ends.
         return Again(rt.jobs.lease_ttl(job_id), attempt)
+    hold, stored = started
     try:
-        return _run_leased(rt, job_id, attempt)
+        return _run_leased(rt, hold, stored, attempt)
     finally:
-        rt.jobs.release_lease(job_id, token)
+        rt.jobs.release(hold)
 
 
-def _run_leased(rt: Runtime, job_id: str, attempt: int) -> Again | None:
-    stored = rt.jobs.load(job_id)
+def _run_leased(rt: Runtime, hold: Hold, stored: StoredJob | None, attempt: int) -> Again | None:
     if stored is None:
-        log.warning("job %s: not found (expired or never stored); dropping the task", job_id)
+        log.warning("job %s: not found (expired or never stored); dropping the task", hold.job_id)
         return None
     job = stored.job
     if job.finished:
         # A task delivered again after its job ended: only its webhooks may be owed.
-        if rt.jobs.needs_notify(job_id):
-            _notify(job_id)
+        if stored.notify:
+            _notify(job.id, stored.tenant, None)
         return None
     interrupted = bool(job.attempts) and job.attempts[-1].outcome == "running"
     if interrupted:
         # The worker of that attempt died (its lease expired): it counts as tried.
         _close(job.attempts[-1], "failed", _interruption(job.attempts[-1]))
         if stored.accepted is not None:
-            _end_accepted(rt, job, stored.accepted)
+            _end_accepted(rt, stored, hold, stored.accepted)
             return None
     number = next_attempt(job)
     if attempt != number and not (interrupted and attempt == number - 1):
-        log.info("job %s: dropping a stale task for attempt %d", job_id, attempt)
+        log.info("job %s: dropping a stale task for attempt %d", job.id, attempt)
         return None
     if number > rt.settings.max_attempts:
-        _end(rt, job, "failed")
+        _end(rt, stored, hold, "failed")
         return None
-    host = split_host_port(str(job.request["host"]))[0]
-    slot = rt.slots.take(host)
-    if slot is None:
+    hold.host = split_host_port(str(job.request["host"]))[0]
+    hold.slot = rt.slots.take(hold.host) or ""
+    if not hold.slot:
         # The host has its share of sessions: wait a turn, without using an attempt.
         return Again(random.uniform(0.5, 1.5), attempt)
-    try:
-        return _attempt(rt, stored, number)
-    finally:
-        rt.slots.give_back(host, slot)
+    return _attempt(rt, stored, hold, number)
 
 
-def _attempt(rt: Runtime, stored: StoredJob, number: int) -> Again | None:
+def _attempt(rt: Runtime, stored: StoredJob, hold: Hold, number: int) -> Again | None:
     job = stored.job
     now = utcnow()
     attempt = Attempt(number=number, started_at=now)
@@ -162,7 +159,7 @@ def _attempt(rt: Runtime, stored: StoredJob, number: int) -> Again | None:
         log.error("job %s: its secrets do not decrypt with the configured keys", job.id)
         message = "the stored password cannot be decrypted with the configured keys"
         _close(attempt, "failed", ProbeError(category="internal", phase="auth", message=message))
-        _end(rt, job, "failed")
+        _end(rt, stored, hold, "failed")
         return None
 
     try:
@@ -177,13 +174,13 @@ def _attempt(rt: Runtime, stored: StoredJob, number: int) -> Again | None:
         log.exception("job %s: the probe raised", job.id)
         error = ProbeError(category="internal", phase="resolve", message="internal error")
         _close(attempt, "failed", error)
-        _end(rt, job, "failed")
+        _end(rt, stored, hold, "failed")
         raise
 
     job.result = report
     if report.ok:
         _close(attempt, "succeeded", None)
-        _end(rt, job, "succeeded")
+        _end(rt, stored, hold, "succeeded")
         return None
     assert report.error is not None
     if report.error.retryable and number < rt.settings.max_attempts:
@@ -201,7 +198,7 @@ def _attempt(rt: Runtime, stored: StoredJob, number: int) -> Again | None:
         )
         return Again(delay, number + 1)
     _close(attempt, "failed", report.error)
-    _end(rt, job, "failed")
+    _end(rt, stored, hold, "failed")
     return None
 
 
@@ -220,18 +217,20 @@ def _interruption(attempt: Attempt) -> ProbeError:
     )
 
 
-def _end_accepted(rt: Runtime, job: Job, accepted: Report) -> None:
+def _end_accepted(rt: Runtime, stored: StoredJob, hold: Hold, accepted: Report) -> None:
     """The server took the message before the worker died: the job succeeded, as is."""
     accepted.transcript.append(
         "…: the worker stopped after the server accepted the message; it was not sent again"
     )
+    job = stored.job
     job.result = accepted
     job.attempts[-1].outcome = "succeeded"
     job.attempts[-1].error = None
-    _end(rt, job, "succeeded")
+    _end(rt, stored, hold, "succeeded")
 
 
-def _end(rt: Runtime, job: Job, status: JobStatus) -> None:
+def _end(rt: Runtime, stored: StoredJob, hold: Hold, status: JobStatus) -> None:
+    job = stored.job
     job.status = status
     job.finished_at = utcnow()
     if job.result is None and job.attempts and job.attempts[-1].error is not None:
@@ -239,8 +238,9 @@ def _end(rt: Runtime, job: Job, status: JobStatus) -> None:
         job.result = Report(
             host=host.strip("[]"), port=int(port or 0), error=job.attempts[-1].error
         )
-    rt.jobs.finish(job)
-    _notify(job.id)
+    webhooks = rt.jobs.finish(job, stored.tenant, hold)
+    if webhooks:
+        _notify(job.id, stored.tenant, webhooks)
     error = job.result.error if job.result else None
     log.info(
         "job %s: %s after %d attempt(s)%s",
@@ -251,10 +251,10 @@ def _end(rt: Runtime, job: Job, status: JobStatus) -> None:
     )
 
 
-def _notify(job_id: str) -> None:
+def _notify(job_id: str, tenant: str, webhooks: list[str] | None) -> None:
     from worker.webhooks import dispatch  # the webhook module imports this one
 
-    dispatch(job_id)
+    dispatch(job_id, tenant, webhooks)
 
 
 def enqueue(job_id: str, attempt: int = 1, countdown: float | None = None) -> None:

@@ -63,15 +63,19 @@ def send(entry: Scheduled) -> None:
     )
 
 
-def dispatch(job_id: str) -> int:
-    """Send a delivery task of the ended job to each subscription of its tenant."""
+def dispatch(job_id: str, tenant: str, webhook_ids: list[str] | None = None) -> int:
+    """Send a delivery task of the ended job to each subscription of its tenant.
+
+    `webhook_ids` are the tenant's subscriptions when the caller has read them already. Each
+    delivery checks that its subscription is active and takes this event: the SMTP task's
+    hot path reads no subscription.
+    """
     rt = webhook_runtime()
-    tenant = rt.jobs.tenant_of(job_id)
-    subscribed = rt.webhooks.subscribed(tenant, EVENT) if tenant else []
-    for webhook_id in subscribed:
+    ids = rt.webhooks.ids(tenant) if webhook_ids is None else webhook_ids
+    for webhook_id in ids:
         send(Scheduled(webhook_id, job_id, 1))
     rt.jobs.mark_notified(job_id)
-    return len(subscribed)
+    return len(ids)
 
 
 def send_due(rt: WebhookRuntime) -> int:
@@ -104,7 +108,7 @@ def deliver(rt: WebhookRuntime, entry: Scheduled) -> Delivery | None:
     if loaded is None or stored is None or not stored.job.finished:
         return None
     webhook, secret = loaded
-    if webhook.status != "active":
+    if webhook.status != "active" or EVENT not in webhook.events:
         return None
     job = stored.job
     body = json.dumps(
