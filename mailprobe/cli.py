@@ -35,19 +35,19 @@ def main() -> None:
     """mailprobe: test SMTP email providers at scale."""
 
 
-@main.command()
-@click.option("--workers", type=int, default=None, help="gunicorn worker processes")
-def serve(workers: int | None) -> None:
-    """Run the API under gunicorn (gevent workers, so long polls cost no thread)."""
-    settings = _settings()
-    argv = [
+def gunicorn_argv(app: str, bind: str, workers: int) -> list[str]:
+    """How the API runs: gunicorn with gevent workers, so long polls cost no thread.
+
+    The API benchmark serves its floor (a bare Flask endpoint) the same way.
+    """
+    return [
         sys.executable,
         "-m",
         "gunicorn",
         "--bind",
-        f"{settings.host}:{settings.port}",
+        bind,
         "--workers",
-        str(workers or settings.api_workers),
+        str(workers),
         "--worker-class",
         "gevent",
         "--worker-connections",
@@ -56,8 +56,18 @@ def serve(workers: int | None) -> None:
         "10",
         "--access-logfile",
         "-",
-        "api.wsgi:app",
+        app,
     ]
+
+
+@main.command()
+@click.option("--workers", type=int, default=None, help="gunicorn worker processes")
+def serve(workers: int | None) -> None:
+    """Run the API under gunicorn."""
+    settings = _settings()
+    argv = gunicorn_argv(
+        "api.wsgi:app", f"{settings.host}:{settings.port}", workers or settings.api_workers
+    )
     os.execv(sys.executable, argv)
 
 

@@ -1,10 +1,25 @@
-"""What the benchmarks share: the environment of a service they start."""
+"""What the benchmarks share: the environment of a service they start, its processes, and
+how they are measured (RSS and CPU time from /proc, the whole process tree)."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
+import requests
+
+from mailprobe import liveness
+from mailprobe.apikeys import PERMISSIONS, ApiKeyStore
+from mailprobe.cli import gunicorn_argv
 from mailprobe.crypto import generate_key
+from mailprobe.redisconn import get_redis
+from mailprobe.settings import Settings
+from tests.support import ROOT, wait_for
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def bench_env(redis_url: str, **overrides: str) -> dict[str, str]:
@@ -15,8 +30,123 @@ def bench_env(redis_url: str, **overrides: str) -> dict[str, str]:
         MAILPROBE_ENCRYPTION_KEYS=generate_key("bench"),
         MAILPROBE_ALLOWED_NETWORKS="127.0.0.0/8",
         MAILPROBE_ALLOWED_PORTS="1-65535",
-        # Every session goes to the one sink: no per-destination cap here.
+        # Every session goes to the one sink: no per-destination cap, no tenant rate limit.
         MAILPROBE_DESTINATION_CONCURRENCY="100000",
+        MAILPROBE_RATE_LIMIT="1000000",
+        MAILPROBE_RATE_BURST="1000000",
     )
     env.update(overrides)
     return env
+
+
+def _tree(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def tree_rss_kib(pid: int) -> int:
+    """RSS of a process and all its descendants, in KiB."""
+    total = 0
+    for member in _tree(pid):
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its living descendants, in seconds."""
+    ticks = 0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / CLOCK_TICKS
+
+
+def start_api(app: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`app` under gunicorn as `mailprobe serve` runs the API, once it answers."""
+    workers = Settings.model_fields["api_workers"].default
+    process = subprocess.Popen(
+        gunicorn_argv(app, f"127.0.0.1:{port}", workers),
+        env=env,
+        cwd=ROOT,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+    def up() -> bool:
+        assert process.poll() is None, log.read_text()[-2000:]
+        try:
+            requests.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return True
+        except requests.RequestException:
+            return False
+
+    wait_for(up, 30, f"{app} to answer")
+    return process
+
+
+def start_worker(
+    env: dict[str, str], pool: str, concurrency: int, log: Path
+) -> subprocess.Popen[bytes]:
+    """`mailprobe worker` with a pool, once it beats (mailprobe.liveness)."""
+    client = get_redis(env["MAILPROBE_REDIS_URL"])
+    before = liveness.alive_count(client)
+    command = [sys.executable, "-m", "mailprobe", "worker", "--pool", pool]
+    process = subprocess.Popen(
+        [*command, "--concurrency", str(concurrency), "--loglevel", "WARNING"],
+        env=env,
+        cwd=ROOT,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+    def beating() -> bool:
+        assert process.poll() is None, log.read_text()[-2000:]
+        return liveness.alive_count(client) > before
+
+    wait_for(beating, 60, f"a {pool} worker to start")
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def submit(base_url: str, env: dict[str, str], test: dict[str, Any], count: int) -> list[str]:
+    """`count` copies of `test` through POST /email/smtp/_tests, 1,000 at a time; job ids."""
+    key = ApiKeyStore(get_redis(env["MAILPROBE_REDIS_URL"])).create("t-bench", list(PERMISSIONS))
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {key}"
+    ids: list[str] = []
+    while len(ids) < count:
+        size = min(1000, count - len(ids))
+        answer = session.post(f"{base_url}/email/smtp/_tests", json={"tests": [test] * size})
+        assert answer.status_code == 202, answer.text
+        items = answer.json()["items"]
+        assert all(item.get("job") for item in items), items[:3]
+        ids += [item["job"]["id"] for item in items]
+    return ids

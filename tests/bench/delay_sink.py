@@ -2,12 +2,14 @@
 
 It runs an asyncio server in its own thread, so thousands of slow sessions cost it little,
 and counts sessions in flight (and the peak), messages accepted, and Message-IDs seen twice.
+Given a TLS context, it offers STARTTLS, or with `implicit` speaks TLS from the first byte.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import threading
 import time
 from collections import Counter
@@ -16,8 +18,16 @@ _MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 
 
 class DelaySink:
-    def __init__(self, delay: float, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        delay: float,
+        host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
+        implicit: bool = False,
+    ) -> None:
         self.delay = delay
+        self.tls = tls
+        self.implicit = implicit
         self.host = host
         self.port = 0
         self.in_flight = 0
@@ -60,7 +70,13 @@ class DelaySink:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         server = self._loop.run_until_complete(
-            asyncio.start_server(self._session, self.host, 0, backlog=4096)
+            asyncio.start_server(
+                self._session,
+                self.host,
+                0,
+                backlog=4096,
+                ssl=self.tls if self.implicit else None,
+            )
         )
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
@@ -76,6 +92,7 @@ class DelaySink:
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         self.first_at = self.first_at or time.monotonic()
+        secure = self.implicit
         try:
             await self._reply(writer, b"220 delay-sink ESMTP\r\n")
             while True:
@@ -84,9 +101,15 @@ class DelaySink:
                     return
                 verb = line[:4].upper()
                 if verb in (b"EHLO", b"HELO"):
+                    offer = b"250-STARTTLS\r\n" if self.tls and not secure else b""
                     await self._reply(
-                        writer, b"250-delay-sink\r\n250-8BITMIME\r\n250 SIZE 10000000\r\n"
+                        writer,
+                        b"250-delay-sink\r\n" + offer + b"250-8BITMIME\r\n250 SIZE 10000000\r\n",
                     )
+                elif line.upper().startswith(b"STARTTLS") and self.tls and not secure:
+                    await self._reply(writer, b"220 go ahead\r\n")
+                    await writer.start_tls(self.tls)
+                    secure = True
                 elif verb == b"DATA":
                     await self._reply(writer, b"354 go ahead\r\n")
                     body = await reader.readuntil(b"\r\n.\r\n")
@@ -101,7 +124,12 @@ class DelaySink:
                     return
                 else:
                     await self._reply(writer, b"250 ok\r\n")
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        except (
+            ConnectionError,
+            ssl.SSLError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+        ):
             return
         finally:
             self.in_flight -= 1

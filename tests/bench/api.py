@@ -1,0 +1,157 @@
+"""Benchmark 1: the API's requests per second and latency, beside a floor.
+
+    .venv/bin/python -m tests.bench.api [--seconds 10] [--connections 16]
+
+Two gunicorn servers, started by the same command line (mailprobe.cli.gunicorn_argv, the
+default number of workers): the API, and a bare Flask endpoint doing one Redis LPUSH (the
+floor: what any Flask app that enqueues pays). A load generator in this process keeps
+`connections` keep-alive connections busy on loopback, each sending its next request as soon
+as the answer to the last one arrives, for a warm-up and then `seconds` seconds per server.
+The API gets POST /email/smtp/_test with a fresh, valid test each time; nothing consumes the
+queue. Printed: requests/s, p50/p99 latency and non-2xx answers, and the API's cost as a
+multiple of the floor's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mailprobe.apikeys import PERMISSIONS, ApiKeyStore
+from tests.bench.common import bench_env, start_api
+from tests.smtp_servers import free_port
+from tests.support import start_redis
+
+
+@dataclass
+class Load:
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+    @property
+    def errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if not 200 <= status < 300)
+
+
+async def _connection(port: int, request: bytes, until: float, load: Load) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < until:
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            load.latencies.append(time.perf_counter() - started)
+            load.statuses[int(head.split(b" ", 2)[1])] += 1
+    finally:
+        writer.close()
+
+
+async def _run(port: int, request: bytes, connections: int, seconds: float) -> Load:
+    load = Load()
+    started = time.perf_counter()
+    until = started + seconds
+    await asyncio.gather(*(_connection(port, request, until, load) for _ in range(connections)))
+    load.seconds = time.perf_counter() - started
+    return load
+
+
+def measure(port: int, request: bytes, connections: int, seconds: float) -> Load:
+    asyncio.run(_run(port, request, connections, min(2.0, seconds)))  # warm-up
+    return asyncio.run(_run(port, request, connections, seconds))
+
+
+def post(path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        redis_server = start_redis(root)
+        env = bench_env(redis_server.url)
+        key = ApiKeyStore(redis_server.client()).create("t-bench", list(PERMISSIONS))
+        test = {
+            "senderAddress": "bench@example.com",
+            "senderName": "Bench",
+            "host": "127.0.0.1:2525",
+            "user": "bench",
+            "password": "bench-password",
+            "tls": False,
+            "receiverAddress": "sink@example.com",
+        }
+        targets = {
+            "floor: Flask + one LPUSH": (
+                "tests.bench.floor_app:app",
+                post("/push", json.dumps(test).encode(), {}),
+            ),
+            "POST /email/smtp/_test": (
+                "api.wsgi:app",
+                post(
+                    "/email/smtp/_test",
+                    json.dumps(test).encode(),
+                    {"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+                ),
+            ),
+        }
+        print(
+            f"{args.connections} keep-alive connections, {args.seconds:.0f} s each, "
+            f"{os.cpu_count()} CPUs shared by the load generator, gunicorn and Redis\n"
+        )
+        print("| endpoint | requests/s | p50 ms | p99 ms | non-2xx |")
+        print("|---|---:|---:|---:|---:|")
+        results: list[Load] = []
+        try:
+            for name, (app, request) in targets.items():
+                port = free_port()
+                server = start_api(app, port, env, root / f"{app.split(':')[0]}.log")
+                try:
+                    load = measure(port, request, args.connections, args.seconds)
+                finally:
+                    server.terminate()
+                    server.wait(15)
+                results.append(load)
+                print(
+                    f"| {name} | {load.rate:,.0f} | {load.percentile(50):.1f} "
+                    f"| {load.percentile(99):.1f} | {load.errors} |",
+                    flush=True,
+                )
+        finally:
+            redis_server.process.terminate()
+        floor, api = results
+        print(
+            f"\nthe API serves {api.rate / floor.rate:.2f}x the floor's requests/s "
+            f"(its cost per request: {floor.rate / api.rate:.2f}x the floor's)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Benchmark 2: N tests end to end against a slow SMTP server, gevent beside prefork.
+
+    .venv/bin/python -m tests.bench.end_to_end [--tests 2000] [--delay 0.1] [--pools ...]
+                                               [--prefork-tests 100]
+
+The API (under gunicorn) takes N tests through POST /email/smtp/_tests; then one worker
+process starts with a pool and runs them against a sink on loopback that delays every reply
+by D seconds. A session is 7 replies (banner, EHLO, MAIL, RCPT, DATA, end of data, QUIT), so
+it cannot take less than 7·D: a worker with S sessions in flight can at best end S / (7·D)
+tests per second — the I/O limit. Printed per pool: tests per second (first session to last
+message), the sessions in flight at the peak (counted by the sink), throughput as a share of
+the I/O limit at that peak, the worker's CPU time and peak RSS; then gevent's throughput as
+a multiple of prefork's at the machine's core count (Celery's default). Prefork runs fewer
+tests (at 2 sessions per 0.7 s, 2,000 would take 12 minutes); its rate is steady from the
+first test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+from mailprobe import rediskeys
+from mailprobe.redisconn import get_redis
+from tests.bench.common import (
+    bench_env,
+    start_api,
+    start_worker,
+    stop,
+    submit,
+    tree_cpu_seconds,
+    tree_rss_kib,
+)
+from tests.bench.delay_sink import DelaySink
+from tests.smtp_servers import free_port
+from tests.support import start_redis, wait_for
+
+REPLIES_PER_SESSION = 7
+TEST = {
+    "senderAddress": "bench@example.com",
+    "senderName": "Bench",
+    "receiverAddress": "sink@example.com",
+}
+
+
+def run(
+    pool: str, concurrency: int, tests: int, sink: DelaySink, base_url: str, env: dict[str, str]
+) -> dict[str, float]:
+    client = get_redis(env["MAILPROBE_REDIS_URL"])
+    client.flushdb()
+    ids = submit(base_url, env, {**TEST, "host": sink.address}, tests)
+    accepted_before = sink.accepted
+    log = Path(tempfile.gettempdir()) / f"bench-worker-{pool}.log"
+    # The queue is full before the worker starts: what is measured is the worker, from its
+    # first SMTP session to its last accepted message.
+    sink.reset()
+    worker = start_worker(env, pool, concurrency, log)
+    try:
+        cpu_before = tree_cpu_seconds(worker.pid)
+        peak_rss = [tree_rss_kib(worker.pid)]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.2):
+                peak_rss.append(tree_rss_kib(worker.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+
+        def ended() -> bool:
+            if sink.accepted - accepted_before < tests:
+                return False  # cheap: ask Redis only once the sink has every message
+            pipe = client.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.exists(rediskeys.job_done(job_id))
+            return bool(sum(pipe.execute()) == tests)
+
+        wait_for(ended, 1800, f"{tests} tests on {pool}")
+        cpu = tree_cpu_seconds(worker.pid) - cpu_before
+        done.set()
+        sampler.join()
+        elapsed = sink.last_at - sink.first_at
+        return {
+            "seconds": elapsed,
+            "rate": tests / elapsed,
+            "peak": sink.peak,
+            "delivered": sink.accepted - accepted_before,
+            "duplicates": sink.duplicates,
+            "cpu": cpu,
+            "rss_mib": max(peak_rss) / 1024,
+        }
+    finally:
+        stop(worker)
+
+
+def main() -> None:
+    cores = os.cpu_count() or 1
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tests", type=int, default=2000)
+    parser.add_argument("--delay", type=float, default=0.1, help="seconds before each reply")
+    parser.add_argument("--pools", default=f"gevent:500,prefork:{cores}")
+    parser.add_argument("--prefork-tests", type=int, default=100)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        redis_server = start_redis(root)
+        sink = DelaySink(args.delay).start()
+        port = free_port()
+        env = bench_env(redis_server.url, MAILPROBE_PORT=str(port))
+        api = start_api("api.wsgi:app", port, env, root / "api.log")
+        session = REPLIES_PER_SESSION * args.delay
+        print(
+            f"{args.tests} tests, every reply delayed {args.delay * 1000:.0f} ms "
+            f"(a session ≥ {session:.2f} s), one worker process, {cores} CPUs\n"
+        )
+        print(
+            "| pool | concurrency | tests | seconds | tests/s | peak in flight | I/O limit at peak "
+            "| % of limit | worker CPU s | peak RSS MiB |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        rates: dict[str, float] = {}
+        try:
+            for spec in args.pools.split(","):
+                pool, _, concurrency = spec.partition(":")
+                tests = args.prefork_tests if pool == "prefork" else args.tests
+                result = run(pool, int(concurrency), tests, sink, f"http://127.0.0.1:{port}", env)
+                limit = result["peak"] / session
+                rates[pool] = result["rate"]
+                print(
+                    f"| {pool} | {concurrency} | {tests} | {result['seconds']:.1f} "
+                    f"| {result['rate']:.0f} | {result['peak']:.0f} | {limit:.0f}/s "
+                    f"| {100 * result['rate'] / limit:.0f}% "
+                    f"| {result['cpu']:.1f} | {result['rss_mib']:.0f} |",
+                    flush=True,
+                )
+                assert result["delivered"] == tests, result
+                assert result["duplicates"] == 0, result
+        finally:
+            stop(api)
+            sink.stop()
+            redis_server.process.terminate()
+        if "gevent" in rates and "prefork" in rates:
+            print(f"\ngevent: {rates['gevent'] / rates['prefork']:.1f}x prefork's tests/s")
+
+
+if __name__ == "__main__":
+    main()
