@@ -125,6 +125,7 @@ class DelaySink:
                 else:
                     await self._reply(writer, b"250 ok\r\n")
         except (
+            asyncio.CancelledError,  # stop(): the session ends here, quietly
             ConnectionError,
             ssl.SSLError,
             asyncio.IncompleteReadError,
