@@ -7,6 +7,8 @@ visibility timeout of 3 s so that a killed worker's task comes back within secon
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import threading
 from collections.abc import Iterator
@@ -208,3 +210,34 @@ def test_a_job_whose_task_was_lost_is_swept_back(
         assert job.id not in run_cli(env, "jobs", "stuck").stdout
     finally:
         smtp.stop()
+
+
+def test_worker_stopped_with_sigterm_ends_its_sessions_and_leaves_the_rest(
+    recovery: Service,
+) -> None:
+    """SIGTERM (a deploy, a scale-down) is a warm shutdown: the worker takes no new test, ends
+    every session it has begun, and the tests it had not begun wait in the queue for the next
+    worker. Nothing is lost, nothing is sent twice."""
+    client = recovery.client(recovery.key(tenant="t-recovery"))
+    sink = DelaySink(0.3).start()  # a session takes at least 7 x 0.3 s
+    try:
+        # 30 tests to one host, which takes 10 sessions at once (the default): 10 in flight,
+        # the others waiting for a slot (countdown tasks held by the worker) or queued.
+        ids = [client.submit(probe_body(sink.address)).json()["id"] for _ in range(30)]
+        wait_for(lambda: sink.in_flight >= 8, 30, "sessions in flight")
+        begun, accepted_before = sink.in_flight, sink.accepted
+        workers = [w for w in recovery.workers if w.poll() is None]
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGTERM)
+        for worker in workers:
+            worker.wait(60)
+        # Had the sessions been cut, the sink would not have their messages.
+        assert sink.accepted - accepted_before >= begun
+        assert sink.accepted < 30, "the stopping worker must not take new tests"
+        recovery.start_worker()
+        ended = [client.ended(job_id) for job_id in ids]
+    finally:
+        sink.stop()
+    assert [job["status"] for job in ended] == ["succeeded"] * 30
+    assert sink.accepted == 30
+    assert sink.duplicates == 0
