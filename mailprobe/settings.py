@@ -96,7 +96,7 @@ class Settings(BaseSettings):
 
     # The worker.
     worker_pool: Literal["gevent", "threads", "prefork", "solo"] = "gevent"
-    worker_concurrency: int = Field(200, ge=1)
+    worker_concurrency: int = Field(500, ge=1)
 
     # Longest Prefer: wait=N honoured, seconds.
     max_wait: int = Field(30, ge=0, le=300)
