@@ -87,8 +87,9 @@ def _stored(fields: list[Any]) -> StoredJob | None:
 
 @dataclass
 class Hold:
-    """What a running attempt holds in Redis: its job's lease and, once it has one, a slot
-    among the sessions its destination allows (mailprobe.limits.DestinationSlots).
+    """What a running attempt holds in Redis: its job's lease and, once the attempt has
+    begun, a slot among the sessions its destination host allows across all workers (a slot
+    expires on its own if its worker dies).
 
     Both are given back together, by JobStore.finish or JobStore.release, whichever is first.
     """
@@ -234,6 +235,29 @@ class JobStore:
         pipe.execute()
         hold.lease = hold.slot = ""
 
+    def begin_attempt(self, job: Job, hold: Hold, host: str, limit: int, seconds: int) -> bool:
+        """Take one of the `limit` session slots of `host` and, with it, save the job (now
+        running its new attempt), in one round trip; False, and nothing written, when the host
+        has its limit of sessions already."""
+        token = os.urandom(8).hex()
+        job.updated_at = utcnow()
+        began = self.redis.eval(
+            _BEGIN_ATTEMPT,
+            3,
+            rediskeys.destination(host),
+            rediskeys.job(job.id),
+            rediskeys.UNFINISHED_JOBS,
+            time.time(),
+            limit,
+            seconds,
+            token,
+            job.model_dump_json(),
+            job.id,
+        )
+        if began:
+            hold.host, hold.slot = host, token
+        return bool(began)
+
     def save(self, job: Job) -> None:
         job.updated_at = utcnow()
         pipe = self.redis.pipeline(transaction=True)
@@ -307,6 +331,19 @@ _TAKE_OVER = (
 _RELEASE = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 )
+# KEYS: destination slots, job, unfinished jobs
+# ARGV: now, slot limit, slot lifetime (s), slot token, doc, job id
+_BEGIN_ATTEMPT = """
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[4])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3])) + 1)
+redis.call('HSET', KEYS[2], 'doc', ARGV[5])
+redis.call('ZADD', KEYS[3], now, ARGV[6])
+return 1
+"""
+
 # KEYS: job, done stream, unfinished jobs, lease, destination slots, tenant's webhooks
 # ARGV: doc, status, ttl, job id, lease token, slot token ("" when none)
 _FINISH = """

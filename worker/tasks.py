@@ -31,7 +31,6 @@ from celery import Task
 
 from mailprobe.crypto import DecryptionError, SecretBox
 from mailprobe.jobs import Hold, JobStore, StoredJob
-from mailprobe.limits import DestinationSlots
 from mailprobe.models import (
     Attempt,
     Job,
@@ -57,7 +56,6 @@ class Runtime:
     jobs: JobStore
     box: SecretBox
     options: ProbeOptions
-    slots: DestinationSlots
 
 
 @lru_cache(maxsize=1)
@@ -69,7 +67,6 @@ def runtime() -> Runtime:
         jobs=JobStore(client, settings.result_ttl),
         box=SecretBox(s.get_secret_value() for s in settings.encryption_keys),
         options=ProbeOptions.from_settings(settings),
-        slots=DestinationSlots(client, settings.destination_concurrency, settings.lease_seconds),
     )
 
 
@@ -136,11 +133,6 @@ def _run_leased(rt: Runtime, hold: Hold, stored: StoredJob | None, attempt: int)
     if number > rt.settings.max_attempts:
         _end(rt, stored, hold, "failed")
         return None
-    hold.host = split_host_port(str(job.request["host"]))[0]
-    hold.slot = rt.slots.take(hold.host) or ""
-    if not hold.slot:
-        # The host has its share of sessions: wait a turn, without using an attempt.
-        return Again(random.uniform(0.5, 1.5), attempt)
     return _attempt(rt, stored, hold, number)
 
 
@@ -151,7 +143,12 @@ def _attempt(rt: Runtime, stored: StoredJob, hold: Hold, number: int) -> Again |
     job.status = "running"
     job.started_at = job.started_at or now
     job.attempts.append(attempt)
-    rt.jobs.save(job)
+    host = split_host_port(str(job.request["host"]))[0]
+    limit = rt.settings.destination_concurrency
+    if not rt.jobs.begin_attempt(job, hold, host, limit, rt.settings.lease_seconds):
+        # The host has its share of sessions: wait a turn, without using an attempt (this
+        # task's copy of the job, with the attempt appended, is not saved).
+        return Again(random.uniform(0.5, 1.5), number)
 
     try:
         request = stored.request_with_secrets(rt.box)
