@@ -11,8 +11,9 @@ Each connection is replaced after `reuse` requests, as a client's pool does: gun
 workers each accept what they can, and a handful of connections that live for ever can all
 land on one worker (then the API does about 560 requests/s here, on one process).
 The API gets POST /email/smtp/_test with a fresh, valid test each time; nothing consumes the
-queue. Printed: requests/s, p50/p99 latency and non-2xx answers, and the API's cost as a
-multiple of the floor's.
+queue. Printed: requests/s, p50/p99 latency, non-2xx answers and the connections Redis
+accepted during the measured seconds (none per request: the processes keep their pools),
+and the API's cost as a multiple of the floor's.
 """
 
 from __future__ import annotations
@@ -85,11 +86,6 @@ async def _run(port: int, request: bytes, connections: int, seconds: float, reus
     return load
 
 
-def measure(port: int, request: bytes, connections: int, seconds: float, reuse: int) -> Load:
-    asyncio.run(_run(port, request, connections, min(2.0, seconds), reuse))  # warm-up
-    return asyncio.run(_run(port, request, connections, seconds, reuse))
-
-
 def post(path: str, body: bytes, headers: dict[str, str]) -> bytes:
     lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
@@ -138,22 +134,32 @@ def main() -> None:
             f"{args.seconds:.0f} s per endpoint, "
             f"{os.cpu_count()} CPUs shared by the load generator, gunicorn and Redis\n"
         )
-        print("| endpoint | requests/s | p50 ms | p99 ms | non-2xx |")
-        print("|---|---:|---:|---:|---:|")
+        print("| endpoint | requests/s | p50 ms | p99 ms | non-2xx | new Redis connections |")
+        print("|---|---:|---:|---:|---:|---:|")
+        redis_client = redis_server.client()
+
+        def connections() -> int:
+            return int(redis_client.info("stats")["total_connections_received"])
+
         results: list[Load] = []
         try:
             for name, (app, request) in targets.items():
                 port = free_port()
                 server = start_api(app, port, env, root / f"{app.split(':')[0]}.log")
                 try:
-                    load = measure(port, request, args.connections, args.seconds, args.reuse)
+                    asyncio.run(_run(port, request, args.connections, 2.0, args.reuse))  # warm-up
+                    before = connections()
+                    load = asyncio.run(
+                        _run(port, request, args.connections, args.seconds, args.reuse)
+                    )
+                    opened = connections() - before
                 finally:
                     server.terminate()
                     server.wait(15)
                 results.append(load)
                 print(
                     f"| {name} | {load.rate:,.0f} | {load.percentile(50):.1f} "
-                    f"| {load.percentile(99):.1f} | {load.errors} |",
+                    f"| {load.percentile(99):.1f} | {load.errors} | {opened} |",
                     flush=True,
                 )
         finally:
