@@ -15,11 +15,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook as Verifier
 
+from mailprobe import rediskeys
+from mailprobe.settings import Settings
 from tests.conftest import ApiClient, Service, probe_body, secret
 from tests.smtp_servers import RawServer, SmtpServer, start_smtp_server
 from tests.support import wait_for
+from worker.app import RUN_SMTP_TEST, SMTP_QUEUE, create_celery
 
 
 @dataclass
@@ -290,3 +294,28 @@ def test_etags_let_pollers_skip_unchanged_bodies(client: ApiClient, smtp: SmtpSe
         "/email/smtp/_test?limit=5", headers={"If-None-Match": page.headers["ETag"]}
     )
     assert changed.status_code == 200 and changed.headers["ETag"] != page.headers["ETag"]
+
+
+def test_a_task_delivered_again_after_the_end_sends_the_owed_deliveries(
+    service: Service, receiver: Receiver, smtp: SmtpServer
+) -> None:
+    """A worker that dies between a job's end and its webhook dispatch leaves the job marked
+    to notify. The task, delivered again, runs nothing again but sends the deliveries (at
+    least once: the same webhook-id again, for the subscriber to de-duplicate) and clears
+    the mark."""
+    client = service.client(service.key(tenant="t-hooks-owed"))
+    _subscribe(client, receiver.url)
+    job = client.run(probe_body(smtp.address))
+    wait_for(lambda: len(receiver.received) == 1, 15, "the first delivery")
+    redis = service.redis.client()
+    key = rediskeys.job(job["id"])
+    redis.hset(key, "notify", "1")  # the end's mark, as a worker that died there leaves it
+    keys = [SecretStr(k) for k in service.env["MAILPROBE_ENCRYPTION_KEYS"].split(",")]
+    celery = create_celery(Settings(redis_url=service.redis.url, encryption_keys=keys))
+    celery.send_task(RUN_SMTP_TEST, args=[job["id"], 1], queue=SMTP_QUEUE)
+
+    wait_for(lambda: len(receiver.received) == 2, 15, "the owed delivery")
+    wait_for(lambda: not redis.hexists(key, "notify"), 15, "the mark to be cleared")
+    assert set(receiver.unique_messages()) == {f"msg_{job['id']}"}
+    assert client.get(f"/email/smtp/_test/{job['id']}").json() == job
+    assert len(smtp.handler.received) == 1
