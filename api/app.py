@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         providers=ProviderStore(client, box),
         webhooks=WebhookStore(client, box, settings.result_ttl),
         policy=DestinationPolicy.from_settings(settings),
-        rate_limit=RateLimit(client, settings.rate_limit, settings.rate_burst),
+        rate_limit=RateLimit(settings.rate_limit, settings.rate_burst),
         box=box,
         celery=celery_app,
     )

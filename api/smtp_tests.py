@@ -16,6 +16,7 @@ from api.http import conditional_json, json_response, parse_body, prefer_wait
 from api.idempotency import idempotent
 from api.services import services
 from mailprobe.jobs import is_id
+from mailprobe.limits import RateLimited
 from mailprobe.models import (
     BatchItem,
     BatchRequest,
@@ -53,21 +54,19 @@ def _applied(wait: int | None) -> dict[str, str]:
     return {"Preference-Applied": f"wait={wait}"} if wait is not None else {}
 
 
-def _rate_limited(cost: int) -> None:
-    limited = services().rate_limit.wait_time(current_principal().tenant, cost)
-    if limited > 0:
+def _enqueue(tests: list[SmtpTestRequest]) -> list[Job]:
+    """Store the jobs if the tenant's rate limit admits them (one Redis round trip) and queue
+    their tasks (one broker connection)."""
+    svc = services()
+    tenant = current_principal().tenant
+    try:
+        jobs = svc.jobs.create_many(tenant, tests, svc.box, svc.rate_limit)
+    except RateLimited as limited:
         raise ApiError(
             429,
             "the tenant's rate of test submissions is exceeded",
-            headers={"Retry-After": str(math.ceil(limited))},
-        )
-
-
-def _enqueue(tests: list[SmtpTestRequest]) -> list[Job]:
-    """Store the jobs (one Redis round trip) and queue their tasks (one broker connection)."""
-    svc = services()
-    tenant = current_principal().tenant
-    jobs = svc.jobs.create_many(tenant, tests, svc.box)
+            headers={"Retry-After": str(math.ceil(limited.wait))},
+        ) from None
     try:
         with svc.celery.producer_or_acquire() as producer:
             for job in jobs:
@@ -111,7 +110,6 @@ def _admitted(test: SmtpTestRequest) -> SmtpTestRequest:
 
 def _submit(test: SmtpTestRequest) -> Response:
     """Queue one admitted test, once per Idempotency-Key; answer with its job."""
-    _rate_limited(1)
     svc = services()
     tenant = current_principal().tenant
     job, replayed = idempotent(
@@ -148,8 +146,6 @@ def create_tests() -> Response:
             items[index] = BatchItem(index=index, error=from_validation_error(exc).status())
         except ApiError as exc:
             items[index] = BatchItem(index=index, error=exc.status())
-    if admitted:
-        _rate_limited(len(admitted))
 
     def create() -> BatchResult:
         jobs = _enqueue([test for _, test in admitted])

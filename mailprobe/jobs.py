@@ -17,6 +17,7 @@ import redis
 
 from mailprobe import liveness, rediskeys
 from mailprobe.crypto import SecretBox
+from mailprobe.limits import GCRA, RateLimit, RateLimited
 from mailprobe.models import Job, JobStatus, Report, SmtpTestRequest, utcnow
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -108,31 +109,45 @@ class JobStore:
     # -- the API's side
 
     def create_many(
-        self, tenant: str, requests: list[SmtpTestRequest], box: SecretBox
+        self,
+        tenant: str,
+        requests: list[SmtpTestRequest],
+        box: SecretBox,
+        rate: RateLimit | None = None,
     ) -> list[Job]:
-        """Store new jobs, queued, in one transaction (one round trip)."""
-        index = rediskeys.tenant_jobs(tenant)
+        """Store new jobs, queued, atomically and in one round trip.
+
+        With `rate`, the tenant's rate limit admits them first (each job counts one), and
+        when it does not, nothing is stored or counted: RateLimited says how long to wait.
+        """
         now = time.time()
-        pipe = self.redis.pipeline(transaction=True)
-        jobs = []
+        jobs: list[Job] = []
+        values: list[str] = []
         for request in requests:
             job_id = new_id()
             job = Job(id=job_id, status="queued", created_at=utcnow(), request=request.public())
-            pipe.hset(
-                rediskeys.job(job_id),
-                mapping={
-                    "tenant": tenant,
-                    "doc": job.model_dump_json(),
-                    "secret": seal_secrets(box, request.secrets(), job_id),
-                },
-            )
-            pipe.expire(rediskeys.job(job_id), self.ttl)
-            pipe.zadd(index, {job_id: 0})
-            pipe.zadd(rediskeys.UNFINISHED_JOBS, {job_id: now})
             jobs.append(job)
-        pipe.zremrangebylex(index, "-", f"({_id_floor(int(now * 1000) - self.ttl * 1000)}")
-        pipe.expire(index, self.ttl)
-        pipe.execute()
+            values += [job_id, job.model_dump_json(), seal_secrets(box, request.secrets(), job_id)]
+        wait = float(
+            self.redis.eval(
+                _CREATE,
+                3 + len(jobs),
+                rediskeys.rate_limit(tenant),
+                rediskeys.tenant_jobs(tenant),
+                rediskeys.UNFINISHED_JOBS,
+                *[rediskeys.job(job.id) for job in jobs],
+                now,
+                rate.interval if rate else 0,
+                rate.burst if rate else 0,
+                len(jobs),
+                self.ttl,
+                _id_floor(int(now * 1000) - self.ttl * 1000),
+                tenant,
+                *values,
+            )
+        )
+        if wait > 0:
+            raise RateLimited(wait)
         return jobs
 
     def create(self, tenant: str, request: SmtpTestRequest, box: SecretBox) -> Job:
@@ -331,6 +346,30 @@ _TAKE_OVER = (
 _RELEASE = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 )
+# KEYS: tenant's rate limit, tenant's jobs, unfinished jobs, then each new job
+# ARGV: now, rate interval (0: no limit), burst, cost, ttl, oldest id kept in the tenant's
+#       index, tenant, then each new job's id, doc and encrypted secrets
+_CREATE = (
+    GCRA
+    + """
+local now = tonumber(ARGV[1])
+if tonumber(ARGV[2]) > 0 and tonumber(ARGV[4]) > 0 then
+  local wait = gcra(KEYS[1], now, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+  if wait > 0 then return tostring(wait) end
+end
+for i = 4, #KEYS do
+  local at = 8 + (i - 4) * 3
+  redis.call('HSET', KEYS[i], 'tenant', ARGV[7], 'doc', ARGV[at + 1], 'secret', ARGV[at + 2])
+  redis.call('EXPIRE', KEYS[i], ARGV[5])
+  redis.call('ZADD', KEYS[2], 0, ARGV[at])
+  redis.call('ZADD', KEYS[3], now, ARGV[at])
+end
+redis.call('ZREMRANGEBYLEX', KEYS[2], '-', '(' .. ARGV[6])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return '0'
+"""
+)
+
 # KEYS: destination slots, job, unfinished jobs
 # ARGV: now, slot limit, slot lifetime (s), slot token, doc, job id
 _BEGIN_ATTEMPT = """

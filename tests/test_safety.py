@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 from pydantic import SecretStr
 
 from api.app import create_app
+from mailprobe import rediskeys
 from mailprobe.apikeys import PERMISSIONS, ApiKeyStore
 from mailprobe.settings import Settings
 from tests.conftest import ApiClient, Service, probe_body, running_service, secret
@@ -136,6 +137,8 @@ def test_rate_limit_answers_429_with_retry_after(guarded: tuple[FlaskClient, str
     assert limited.status_code == 429
     assert limited.get_json()["code"] == 8
     assert 1 <= int(limited.headers["Retry-After"]) <= 2
+    # Refused means not stored: the burst's three jobs are all the tenant has.
+    assert redis_client.zcard(rediskeys.tenant_jobs("t-rate")) == 3
 
 
 @pytest.fixture(scope="module")
