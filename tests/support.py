@@ -96,7 +96,7 @@ class Service:
         """Another worker process (its log beside the first one's)."""
         log = self.logs[0].with_name(f"worker-{len(self.workers)}.log")
         self.logs.append(log)
-        worker = _start(
+        worker = start_process(
             [sys.executable, "-m", "mailprobe", "worker", "--concurrency", "50"], self.env, log
         )
         self.workers.append(worker)
@@ -179,7 +179,8 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
-def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_process(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A service process in its own session, its output appended to `log`."""
     handle = log.open("ab")
     return subprocess.Popen(
         argv, env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
@@ -202,8 +203,8 @@ def running_service(env: dict[str, str], redis: RedisServer, logs: Path) -> Iter
     logs.mkdir(parents=True, exist_ok=True)
     worker_log, api_log = logs / "worker.log", logs / "api.log"
     command = [sys.executable, "-m", "mailprobe"]
-    worker = _start([*command, "worker", "--concurrency", "50"], env, worker_log)
-    api = _start([*command, "serve", "--workers", "1"], env, api_log)
+    worker = start_process([*command, "worker", "--concurrency", "50"], env, worker_log)
+    api = start_process([*command, "serve", "--workers", "1"], env, api_log)
     base_url = f"http://127.0.0.1:{env['MAILPROBE_PORT']}"
 
     def ready() -> bool:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailprobe.apikeys import PERMISSIONS, ApiKeyStore
-from tests.bench.common import bench_env, start_api
+from tests.bench.common import bench_env, bench_test, start_api
 from tests.smtp_servers import free_port
 from tests.support import start_redis
 
@@ -106,15 +106,7 @@ def main() -> None:
         redis_server = start_redis(root)
         env = bench_env(redis_server.url)
         key = ApiKeyStore(redis_server.client()).create("t-bench", list(PERMISSIONS))
-        test = {
-            "senderAddress": "bench@example.com",
-            "senderName": "Bench",
-            "host": "127.0.0.1:2525",
-            "user": "bench",
-            "password": "bench-password",
-            "tls": False,
-            "receiverAddress": "sink@example.com",
-        }
+        test = bench_test("127.0.0.1:2525", user="bench", password="bench-password", tls=False)
         targets = {
             "floor: Flask + one LPUSH": (
                 "tests.bench.floor_app:app",

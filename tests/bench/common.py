@@ -6,18 +6,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import redis
 import requests
 
-from mailprobe import liveness
+from mailprobe import liveness, rediskeys
 from mailprobe.apikeys import PERMISSIONS, ApiKeyStore
 from mailprobe.cli import gunicorn_argv
 from mailprobe.crypto import generate_key
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import Settings
-from tests.support import ROOT, wait_for
+from tests.support import start_process, wait_for
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -81,27 +83,33 @@ def tree_cpu_seconds(pid: int) -> float:
     return ticks / CLOCK_TICKS
 
 
-def start_api(app: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """`app` under gunicorn as `mailprobe serve` runs the API, once it answers."""
-    workers = Settings.model_fields["api_workers"].default
-    process = subprocess.Popen(
-        gunicorn_argv(app, f"127.0.0.1:{port}", workers),
-        env=env,
-        cwd=ROOT,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+def _started(
+    argv: list[str], env: dict[str, str], log: Path, ready: Callable[[], bool], timeout: float
+) -> subprocess.Popen[bytes]:
+    """The process, once `ready()` says so (and it has not exited meanwhile)."""
+    process = start_process(argv, env, log)
 
     def up() -> bool:
         assert process.poll() is None, log.read_text()[-2000:]
+        return ready()
+
+    wait_for(up, timeout, f"{argv[-1]} to be ready")
+    return process
+
+
+def start_api(app: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`app` under gunicorn as `mailprobe serve` runs the API, once it answers."""
+    workers = Settings.model_fields["api_workers"].default
+
+    def answers() -> bool:
         try:
             requests.get(f"http://127.0.0.1:{port}/", timeout=1)
             return True
         except requests.RequestException:
             return False
 
-    wait_for(up, 30, f"{app} to answer")
-    return process
+    argv = gunicorn_argv(app, f"127.0.0.1:{port}", workers)
+    return _started(argv, env, log, answers, 30)
 
 
 def start_worker(
@@ -110,21 +118,9 @@ def start_worker(
     """`mailprobe worker` with a pool, once it beats (mailprobe.liveness)."""
     client = get_redis(env["MAILPROBE_REDIS_URL"])
     before = liveness.alive_count(client)
-    command = [sys.executable, "-m", "mailprobe", "worker", "--pool", pool]
-    process = subprocess.Popen(
-        [*command, "--concurrency", str(concurrency), "--loglevel", "WARNING"],
-        env=env,
-        cwd=ROOT,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-
-    def beating() -> bool:
-        assert process.poll() is None, log.read_text()[-2000:]
-        return liveness.alive_count(client) > before
-
-    wait_for(beating, 60, f"a {pool} worker to start")
-    return process
+    argv = [sys.executable, "-m", "mailprobe", "worker", "--pool", pool]
+    argv += ["--concurrency", str(concurrency), "--loglevel", "WARNING"]
+    return _started(argv, env, log, lambda: liveness.alive_count(client) > before, 60)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -134,6 +130,25 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def bench_test(host: str, **fields: Any) -> dict[str, Any]:
+    """The test every benchmark submits, to `host`."""
+    return {
+        "senderAddress": "bench@example.com",
+        "senderName": "Bench",
+        "host": host,
+        "receiverAddress": "sink@example.com",
+        **fields,
+    }
+
+
+def ended_count(client: redis.Redis, job_ids: list[str]) -> int:
+    """How many of the jobs have ended (one round trip)."""
+    pipe = client.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.exists(rediskeys.job_done(job_id))
+    return int(sum(pipe.execute()))
 
 
 def submit(base_url: str, env: dict[str, str], test: dict[str, Any], count: int) -> list[str]:

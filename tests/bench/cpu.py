@@ -19,10 +19,11 @@ from pathlib import Path
 
 import trustme
 
-from mailprobe import rediskeys
 from mailprobe.redisconn import get_redis
 from tests.bench.common import (
     bench_env,
+    bench_test,
+    ended_count,
     start_api,
     start_worker,
     stop,
@@ -65,23 +66,14 @@ def main() -> None:
             for name, sink in sinks.items():
                 sink.start()
                 client.flushdb()
-                test = {
-                    "senderAddress": "bench@example.com",
-                    "senderName": "Bench",
-                    "host": sink.address,
-                    "tls": name != "plain",
-                    "receiverAddress": "sink@example.com",
-                }
+                test = bench_test(sink.address, tls=name != "plain")
                 ids = submit(f"http://127.0.0.1:{port}", env, test, args.tests)
                 worker = start_worker(env, "gevent", 500, root / "worker.log")
                 try:
                     before = tree_cpu_seconds(worker.pid)
 
                     def ended(ids: list[str] = ids) -> bool:
-                        pipe = client.pipeline(transaction=False)
-                        for job_id in ids:
-                            pipe.exists(rediskeys.job_done(job_id))
-                        return bool(sum(pipe.execute()) == len(ids))
+                        return ended_count(client, ids) == len(ids)
 
                     wait_for(ended, 600, f"{args.tests} {name} tests")
                     cpu = tree_cpu_seconds(worker.pid) - before

@@ -23,10 +23,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-from mailprobe import rediskeys
 from mailprobe.redisconn import get_redis
 from tests.bench.common import (
     bench_env,
+    bench_test,
+    ended_count,
     start_api,
     start_worker,
     stop,
@@ -39,11 +40,6 @@ from tests.smtp_servers import free_port
 from tests.support import start_redis, wait_for
 
 REPLIES_PER_SESSION = 7
-TEST = {
-    "senderAddress": "bench@example.com",
-    "senderName": "Bench",
-    "receiverAddress": "sink@example.com",
-}
 
 
 def run(
@@ -51,7 +47,7 @@ def run(
 ) -> dict[str, float]:
     client = get_redis(env["MAILPROBE_REDIS_URL"])
     client.flushdb()
-    ids = submit(base_url, env, {**TEST, "host": sink.address}, tests)
+    ids = submit(base_url, env, bench_test(sink.address), tests)
     accepted_before = sink.accepted
     log = Path(tempfile.gettempdir()) / f"bench-worker-{pool}.log"
     # The queue is full before the worker starts: what is measured is the worker, from its
@@ -73,10 +69,7 @@ def run(
         def ended() -> bool:
             if sink.accepted - accepted_before < tests:
                 return False  # cheap: ask Redis only once the sink has every message
-            pipe = client.pipeline(transaction=False)
-            for job_id in ids:
-                pipe.exists(rediskeys.job_done(job_id))
-            return bool(sum(pipe.execute()) == tests)
+            return ended_count(client, ids) == tests
 
         wait_for(ended, 1800, f"{tests} tests on {pool}")
         cpu = tree_cpu_seconds(worker.pid) - cpu_before

@@ -15,7 +15,14 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from tests.bench.common import bench_env, start_api, start_worker, submit, tree_rss_kib
+from tests.bench.common import (
+    bench_env,
+    bench_test,
+    start_api,
+    start_worker,
+    submit,
+    tree_rss_kib,
+)
 from tests.bench.delay_sink import DelaySink
 from tests.smtp_servers import free_port
 from tests.support import start_redis, wait_for
@@ -36,13 +43,7 @@ def main() -> None:
         worker = start_worker(env, "gevent", args.sessions, root / "worker.log")
         try:
             baseline = tree_rss_kib(worker.pid)
-            test = {
-                "senderAddress": "bench@example.com",
-                "senderName": "Bench",
-                "host": sink.address,
-                "receiverAddress": "sink@example.com",
-            }
-            submit(f"http://127.0.0.1:{port}", env, test, args.sessions)
+            submit(f"http://127.0.0.1:{port}", env, bench_test(sink.address), args.sessions)
             wait_for(lambda: sink.in_flight >= args.sessions, 120, "every session in flight")
             loaded = tree_rss_kib(worker.pid)
             in_flight = sink.in_flight

@@ -28,7 +28,7 @@ from typing import Any
 import requests
 
 from mailprobe import rediskeys
-from tests.bench.common import bench_env
+from tests.bench.common import bench_env, ended_count
 from tests.bench.delay_sink import DelaySink
 from tests.smtp_servers import free_port
 from tests.support import Service, running_service, start_redis, wait_for
@@ -141,10 +141,7 @@ def main() -> None:
                 client = redis_server.client()
 
                 def unfinished() -> int:
-                    pipe = client.pipeline(transaction=False)
-                    for job_id in accepted:
-                        pipe.exists(rediskeys.job_done(job_id))
-                    return len(accepted) - int(sum(pipe.execute()))
+                    return len(accepted) - ended_count(client, accepted)
 
             finally:
                 stop.set()
