@@ -1,4 +1,4 @@
-"""Bearer API keys: who is asking, and may they."""
+"""Bearer API keys: who is asking, and may they — for every transport."""
 
 from __future__ import annotations
 
@@ -10,28 +10,31 @@ from flask import g, request
 
 from api.errors import ApiError
 from api.services import services
-from mailprobe.apikeys import Permission, Principal
+from mailprobe.apikeys import ApiKeyStore, Permission, Principal
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _principal() -> Principal:
-    header = request.headers.get("Authorization", "")
-    scheme, _, key = header.partition(" ")
+def authenticate(keys: ApiKeyStore, authorization: str | None, permission: Permission) -> Principal:
+    """The principal of an `Authorization: Bearer <key>` value (HTTP header or gRPC
+    metadata) that carries `permission`; 401 or 403 otherwise."""
+    scheme, _, key = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise ApiError(
             401,
             "an API key is required: Authorization: Bearer <key>",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = services().api_keys.authenticate(key.strip())
+    principal = keys.authenticate(key.strip())
     if principal is None:
         raise ApiError(
             401,
             "the API key is unknown or revoked",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    if not principal.can(permission):
+        raise ApiError(403, f"the API key lacks the permission {permission}")
     return principal
 
 
@@ -41,10 +44,9 @@ def require(permission: Permission) -> Callable[[Callable[P, R]], Callable[P, R]
     def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @wraps(view)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-            principal = _principal()
-            if not principal.can(permission):
-                raise ApiError(403, f"the API key lacks the permission {permission}")
-            g.principal = principal
+            g.principal = authenticate(
+                services().api_keys, request.headers.get("Authorization"), permission
+            )
             return view(*args, **kwargs)
 
         guarded.required_permission = permission  # type: ignore[attr-defined]

@@ -9,31 +9,28 @@ from __future__ import annotations
 import socket
 from urllib.parse import urlsplit
 
-from flask import g
-
 from api.errors import invalid, refused
-from api.services import services
-from mailprobe.destination import DestinationRefused, resolve
+from mailprobe.destination import DestinationPolicy, DestinationRefused, resolve
 from mailprobe.models import split_host_port
 
 
-def check_smtp_host(host_port: str) -> None:
+def check_smtp_host(
+    host_port: str, policy: DestinationPolicy, verdicts: dict[str, str | None]
+) -> None:
     """403 for a refused port or address. A name that does not resolve now is let through:
     the worker resolves it again, retries a temporary failure, and reports the rest.
 
-    Verdicts are kept for the request, so a batch resolves each host once.
+    `verdicts` is kept for one request, so a batch resolves each host once.
     """
-    verdicts: dict[str, str | None] = g.setdefault("destination_verdicts", {})
     if host_port not in verdicts:
-        verdicts[host_port] = _smtp_verdict(host_port)
+        verdicts[host_port] = _smtp_verdict(host_port, policy)
     refusal = verdicts[host_port]
     if refusal is not None:
         raise refused(refusal)
 
 
-def _smtp_verdict(host_port: str) -> str | None:
+def _smtp_verdict(host_port: str, policy: DestinationPolicy) -> str | None:
     """Why the destination is refused, or None."""
-    policy = services().policy
     host, port = split_host_port(host_port)
     try:
         policy.check_port(port)
@@ -45,14 +42,12 @@ def _smtp_verdict(host_port: str) -> str | None:
     return None
 
 
-def check_webhook_url(url: str) -> None:
+def check_webhook_url(url: str, policy: DestinationPolicy) -> None:
     """403 for a URL whose host resolves to a refused address; 400 when it does not resolve."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
-        services().policy.check_all(
-            resolve(host, parts.port or (443 if parts.scheme == "https" else 80))
-        )
+        policy.check_all(resolve(host, parts.port or (443 if parts.scheme == "https" else 80)))
     except DestinationRefused as exc:
         raise refused(str(exc)) from None
     except socket.gaierror:

@@ -13,13 +13,20 @@ from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 from werkzeug.exceptions import HTTPException
 
-from mailprobe.models import BadRequestDetail, ErrorInfoDetail, FieldViolation, Status
-from mailprobe.providers import StaleSecret
+from mailprobe.models import (
+    BadRequestDetail,
+    ErrorDetail,
+    ErrorInfoDetail,
+    FieldViolation,
+    RetryInfoDetail,
+    Status,
+)
 
 log = logging.getLogger("mailprobe.api")
 
 # google.rpc.Code
 INVALID_ARGUMENT = 3
+DEADLINE_EXCEEDED = 4
 NOT_FOUND = 5
 PERMISSION_DENIED = 7
 RESOURCE_EXHAUSTED = 8
@@ -42,6 +49,7 @@ _HTTP_TO_CODE = {
     422: INVALID_ARGUMENT,
     429: RESOURCE_EXHAUSTED,
     503: UNAVAILABLE,
+    504: DEADLINE_EXCEEDED,
 }
 
 
@@ -54,6 +62,7 @@ class ApiError(Exception):
         code: int | None = None,
         violations: list[FieldViolation] | None = None,
         info: ErrorInfoDetail | None = None,
+        retry_after: float | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -62,14 +71,17 @@ class ApiError(Exception):
         self.message = message
         self.violations = violations or []
         self.info = info
+        self.retry_after = retry_after  # seconds: a google.rpc.RetryInfo detail
         self.headers = headers or {}
 
     def status(self) -> Status:
-        details: list[BadRequestDetail | ErrorInfoDetail] = []
+        details: list[ErrorDetail] = []
         if self.violations:
             details.append(BadRequestDetail(field_violations=self.violations))
         if self.info is not None:
             details.append(self.info)
+        if self.retry_after is not None:
+            details.append(RetryInfoDetail(retry_delay=f"{self.retry_after:g}s"))
         return Status(code=self.code, message=self.message, details=details)
 
     def response(self) -> Response:
@@ -136,10 +148,6 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return exc.response()
-
-    @app.errorhandler(StaleSecret)
-    def _stale_secret(exc: StaleSecret) -> Response:
-        return ApiError(400, str(exc), code=FAILED_PRECONDITION).response()
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

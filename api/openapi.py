@@ -41,7 +41,16 @@ from mailprobe.models import (
     WebhookRequest,
 )
 
-PREFIXES = ("", "/admin/v1")
+ADMIN_PREFIX = "/admin/v1"  # Zitadel's admin API base path
+PREFIXES = ("", ADMIN_PREFIX)
+
+
+def blueprint_suffix(prefix: str) -> str:
+    """The suffix of a blueprint's name when registered under `prefix`."""
+    return prefix.replace("/", "_")
+
+
+ADMIN_SUFFIX = blueprint_suffix(ADMIN_PREFIX)
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
+from api import operations
 from api.auth import current_principal, require
-from api.destinations import check_smtp_host
-from api.errors import not_found
 from api.http import json_response, parse_body
+from api.operations import Call
 from api.services import services
-from mailprobe.jobs import is_id
 from mailprobe.models import (
-    Details,
     ListDetails,
     PasswordRequest,
     ProviderAdded,
@@ -26,51 +24,36 @@ from mailprobe.models import (
 bp = Blueprint("providers", __name__)
 
 
-def _found(details: Details | None) -> Response:
-    if details is None:
-        raise not_found("provider")
-    return json_response(ProviderChanged(details=details))
-
-
-def _checked(provider_id: str) -> str:
-    if not is_id(provider_id):
-        raise not_found("provider")
-    return provider_id
+def _call() -> Call:
+    return Call(services(), current_principal())
 
 
 @bp.post("/email/smtp")
 @require("smtp.write")
 def add_provider() -> Response:
-    request = parse_body(ProviderRequest)
-    check_smtp_host(request.host)
-    stored = services().providers.create(current_principal().tenant, request)
+    stored = operations.add_provider(_call(), parse_body(ProviderRequest))
     return json_response(ProviderAdded(id=stored.id, details=stored.details))
 
 
 @bp.get("/email/<provider_id>")
 @require("smtp.read")
 def get_provider(provider_id: str) -> Response:
-    stored = services().providers.get(_checked(provider_id), current_principal().tenant)
-    if stored is None:
-        raise not_found("provider")
+    stored = operations.stored_provider(_call(), provider_id)
     return json_response(ProviderConfig(config=stored.public()))
 
 
 @bp.get("/email")
 @require("smtp.read")
 def get_active_provider() -> Response:
-    stored = services().providers.active(current_principal().tenant)
-    if stored is None:
-        raise not_found("active provider")
-    return json_response(ProviderConfig(config=stored.public()))
+    return json_response(ProviderConfig(config=operations.active_provider(_call()).public()))
 
 
 @bp.post("/email/_search")
 @require("smtp.read")
 def search_providers() -> Response:
     query = parse_body(SearchRequest).query
-    total, found = services().providers.search(
-        current_principal().tenant, offset=query.offset, limit=query.limit, asc=query.asc
+    total, found = operations.search_providers(
+        _call(), offset=query.offset, limit=query.limit, asc=query.asc
     )
     return json_response(
         ProviderList(
@@ -83,43 +66,33 @@ def search_providers() -> Response:
 @bp.put("/email/smtp/<provider_id>")
 @require("smtp.write")
 def update_provider(provider_id: str) -> Response:
-    request = parse_body(ProviderRequest)
-    check_smtp_host(request.host)
-    tenant = current_principal().tenant
-    return _found(services().providers.update(_checked(provider_id), tenant, request))
+    details = operations.update_provider(_call(), provider_id, parse_body(ProviderRequest))
+    return json_response(ProviderChanged(details=details))
 
 
 @bp.put("/email/smtp/<provider_id>/password")
 @require("smtp.write")
 def update_provider_password(provider_id: str) -> Response:
     password = parse_body(PasswordRequest).password.get_secret_value()
-    tenant = current_principal().tenant
-    return _found(services().providers.set_password(_checked(provider_id), tenant, password))
+    details = operations.set_provider_password(_call(), provider_id, password)
+    return json_response(ProviderChanged(details=details))
 
 
 @bp.post("/email/<provider_id>/_activate")
 @require("smtp.write")
 def activate_provider(provider_id: str) -> Response:
-    tenant = current_principal().tenant
-    return _found(services().providers.set_active(_checked(provider_id), tenant, True))
+    details = operations.set_provider_active(_call(), provider_id, True)
+    return json_response(ProviderChanged(details=details))
 
 
 @bp.post("/email/<provider_id>/_deactivate")
 @require("smtp.write")
 def deactivate_provider(provider_id: str) -> Response:
-    tenant = current_principal().tenant
-    return _found(services().providers.set_active(_checked(provider_id), tenant, False))
+    details = operations.set_provider_active(_call(), provider_id, False)
+    return json_response(ProviderChanged(details=details))
 
 
 @bp.delete("/email/<provider_id>")
 @require("smtp.write")
 def delete_provider(provider_id: str) -> Response:
-    tenant = current_principal().tenant
-    if not services().providers.delete(_checked(provider_id), tenant):
-        raise not_found("provider")
-    now = utcnow()
-    return json_response(
-        ProviderChanged(
-            details=Details(sequence=0, creation_date=now, change_date=now, resource_owner=tenant)
-        )
-    )
+    return json_response(ProviderChanged(details=operations.remove_provider(_call(), provider_id)))

@@ -1,4 +1,5 @@
-"""The objects a request handler needs, built once per process by create_app."""
+"""The objects a request handler needs, built once per process: by create_app for the HTTP
+API, and by the gRPC server for Zitadel's native wire."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from mailprobe.destination import DestinationPolicy
 from mailprobe.jobs import JobStore
 from mailprobe.limits import RateLimit
 from mailprobe.providers import ProviderStore
+from mailprobe.redisconn import get_redis
 from mailprobe.settings import Settings
 from mailprobe.webhooks import WebhookStore
 
@@ -30,6 +32,27 @@ class Services:
     rate_limit: RateLimit
     box: SecretBox
     celery: Celery
+
+
+def build_services(settings: Settings) -> Services:
+    # Imported here so the API uses the one Celery app the worker runs, configured alike.
+    from worker.app import celery_app
+
+    client = get_redis(settings.redis_url)
+    # Built at start-up: a missing or malformed key stops the process here, not mid-request.
+    box = SecretBox(key.get_secret_value() for key in settings.encryption_keys)
+    return Services(
+        settings=settings,
+        redis=client,
+        jobs=JobStore(client, settings.result_ttl),
+        api_keys=ApiKeyStore(client),
+        providers=ProviderStore(client, box),
+        webhooks=WebhookStore(client, box, settings.result_ttl),
+        policy=DestinationPolicy.from_settings(settings),
+        rate_limit=RateLimit(settings.rate_limit, settings.rate_burst),
+        box=box,
+        celery=celery_app,
+    )
 
 
 def services() -> Services:

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import get_args
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, g, request, url_for
 from pydantic import ValidationError
 
 from api.auth import current_principal, require
-from api.destinations import check_smtp_host
-from api.errors import FAILED_PRECONDITION, ApiError, from_validation_error, invalid, not_found
+from api.errors import ApiError, from_validation_error, invalid
 from api.http import conditional_json, json_response, parse_body, prefer_wait
 from api.idempotency import idempotent
+from api.openapi import ADMIN_SUFFIX
+from api.operations import Call, admit, enqueue, get_job, provider_test, wait_for_end
 from api.services import services
+from api.zitadel import answer
 from mailprobe.jobs import is_id
-from mailprobe.limits import RateLimited
 from mailprobe.models import (
     BatchItem,
     BatchRequest,
@@ -27,8 +27,6 @@ from mailprobe.models import (
     ProviderTestRequest,
     SmtpTestRequest,
 )
-from mailprobe.providers import StoredProvider
-from worker.app import RUN_SMTP_TEST, SMTP_QUEUE
 
 bp = Blueprint("smtp_tests", __name__)
 
@@ -41,85 +39,48 @@ def _job_location(job: Job) -> str:
     return url_for(f"{request.blueprint}.get_test", job_id=job.id)
 
 
-def _waited(job: Job, wait: int | None) -> Job:
-    """The job after waiting up to `wait` seconds for it to end (Prefer: wait=N)."""
-    if wait is None or job.finished:
-        return job
-    svc = services()
-    svc.jobs.wait_until_finished(job.id, wait)
-    return svc.jobs.get(job.id, current_principal().tenant) or job
+def _call() -> Call:
+    """This request as an operation's call; destination verdicts live as long as it."""
+    call: Call | None = g.get("call")
+    if call is None:
+        call = g.call = Call(services(), current_principal())
+    return call
+
+
+def _zitadel_surface() -> bool:
+    """Whether the request came in under /admin/v1, where the two test routes answer
+    synchronously, as Zitadel does."""
+    return (request.blueprint or "").endswith(ADMIN_SUFFIX)
 
 
 def _applied(wait: int | None) -> dict[str, str]:
     return {"Preference-Applied": f"wait={wait}"} if wait is not None else {}
 
 
-def _enqueue(tests: list[SmtpTestRequest]) -> list[Job]:
-    """Store the jobs if the tenant's rate limit admits them (one Redis round trip) and queue
-    their tasks (one broker connection)."""
-    svc = services()
-    tenant = current_principal().tenant
-    try:
-        jobs = svc.jobs.create_many(tenant, tests, svc.box, svc.rate_limit)
-    except RateLimited as limited:
-        raise ApiError(
-            429,
-            "the tenant's rate of test submissions is exceeded",
-            headers={"Retry-After": str(math.ceil(limited.wait))},
-        ) from None
-    try:
-        with svc.celery.producer_or_acquire() as producer:
-            for job in jobs:
-                svc.celery.send_task(
-                    RUN_SMTP_TEST, args=[job.id, 1], queue=SMTP_QUEUE, producer=producer
-                )
-    except Exception:
-        # Not enqueued means not accepted: leave nothing half-written behind (a task already
-        # sent finds no job and is dropped).
-        try:
-            svc.jobs.delete_many([job.id for job in jobs], tenant)
-        finally:
-            raise
-    return jobs
-
-
-def _stored_provider(provider_id: str) -> StoredProvider:
-    found = services().providers.get(provider_id, current_principal().tenant)
-    if found is None:
-        raise not_found("provider")
-    return found
-
-
-def _admitted(test: SmtpTestRequest) -> SmtpTestRequest:
-    """The test as it will run: a stored provider's secret filled in where the request names
-    the provider (only for its own destination), and the destination checked."""
-    if test.id:
-        provider = _stored_provider(test.id)
-        if test.missing_secrets():
-            if provider.settings.destination() != test.destination():
-                raise ApiError(
-                    400,
-                    "the stored secret is used only with the stored host and user "
-                    "(and token endpoint and client id): give the secret, or test as stored",
-                    code=FAILED_PRECONDITION,
-                )
-            test = test.with_secrets({**provider.secrets(services().box), **test.secrets()})
-    check_smtp_host(test.host)
-    return test
-
-
 def _submit(test: SmtpTestRequest) -> Response:
-    """Queue one admitted test, once per Idempotency-Key; answer with its job."""
-    svc = services()
-    tenant = current_principal().tenant
+    """Queue one admitted test, once per Idempotency-Key; answer with its job — or, under
+    /admin/v1, with Zitadel's synchronous answer once it has ended."""
+    call = _call()
+    zitadel = _zitadel_surface()
+    attempts = answer.ATTEMPTS if zitadel else None
     job, replayed = idempotent(
-        lambda: _enqueue([test])[0],
+        lambda: enqueue(call, [test], max_attempts=attempts)[0],
         remember=lambda job: job.id,
-        recall=lambda job_id: svc.jobs.get(job_id, tenant),
+        recall=lambda job_id: call.svc.jobs.get(job_id, call.tenant),
     )
-    wait = prefer_wait(svc.settings.max_wait)
-    job = _waited(job, wait)
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    if zitadel:
+        deadline = answer.parse_grpc_timeout(request.headers.get("Grpc-Timeout"))
+        job = wait_for_end(call, job, answer.wait_budget(call.svc.settings, deadline))
+        headers[answer.JOB_ID_HEADER] = job.id
+        failure = answer.verdict(job)
+        if failure is not None:
+            failure.headers.update(headers)
+            raise failure
+        return Response("{}", 200, mimetype="application/json", headers=headers)
+    wait = prefer_wait(call.svc.settings.max_wait)
+    if wait is not None:
+        job = wait_for_end(call, job, wait)
     if job.finished:
         return json_response(job, 200, {**headers, **_applied(wait)})
     return json_response(job, 202, {**headers, "Location": _job_location(job), "Retry-After": "1"})
@@ -128,7 +89,7 @@ def _submit(test: SmtpTestRequest) -> Response:
 @bp.post("/email/smtp/_test")
 @require("smtp.test")
 def create_test() -> Response:
-    return _submit(_admitted(parse_body(SmtpTestRequest)))
+    return _submit(admit(_call(), parse_body(SmtpTestRequest)))
 
 
 @bp.post("/email/smtp/_tests")
@@ -141,14 +102,14 @@ def create_tests() -> Response:
     for index, raw in enumerate(batch.tests):
         try:
             test = SmtpTestRequest.model_validate_json(json.dumps(raw))
-            admitted.append((index, _admitted(test)))
+            admitted.append((index, admit(_call(), test)))
         except ValidationError as exc:
             items[index] = BatchItem(index=index, error=from_validation_error(exc).status())
         except ApiError as exc:
             items[index] = BatchItem(index=index, error=exc.status())
 
     def create() -> BatchResult:
-        jobs = _enqueue([test for _, test in admitted])
+        jobs = enqueue(_call(), [test for _, test in admitted])
         for (index, _), job in zip(admitted, jobs, strict=True):
             items[index] = BatchItem(index=index, job=job)
         return BatchResult(
@@ -167,23 +128,17 @@ def create_tests() -> Response:
 @require("smtp.test")
 def test_stored_provider(provider_id: str) -> Response:
     body = parse_body(ProviderTestRequest)
-    provider = _stored_provider(provider_id)
-    fields = provider.settings.model_dump(exclude={"description", "reply_to_address"})
-    test = SmtpTestRequest.model_validate(
-        {**fields, "receiver_address": body.receiver_address, "id": provider.id}
-    )
-    return _submit(_admitted(test.with_secrets(provider.secrets(services().box))))
+    return _submit(provider_test(_call(), provider_id, body.receiver_address))
 
 
 @bp.get("/email/smtp/_test/<job_id>")
 @require("smtp.read")
 def get_test(job_id: str) -> Response:
-    svc = services()
-    job = svc.jobs.get(job_id, current_principal().tenant) if is_id(job_id) else None
-    if job is None:
-        raise not_found()
-    wait = prefer_wait(svc.settings.max_wait)
-    job = _waited(job, wait)
+    call = _call()
+    job = get_job(call, job_id)
+    wait = prefer_wait(call.svc.settings.max_wait)
+    if wait is not None:
+        job = wait_for_end(call, job, wait)
     headers = _applied(wait)
     if not job.finished:
         headers["Retry-After"] = "1"
@@ -202,8 +157,8 @@ def list_tests() -> Response:
     cursor = request.args.get("cursor") or None
     if cursor is not None and not is_id(cursor):
         raise invalid("cursor", "not a cursor this API gave")
-    jobs, next_cursor = services().jobs.list_jobs(
-        current_principal().tenant,
+    jobs, next_cursor = _call().svc.jobs.list_jobs(
+        _call().tenant,
         status=status,  # type: ignore[arg-type]
         limit=int(limit_text),
         cursor=cursor,

@@ -35,7 +35,7 @@ def _owned(webhook_id: str) -> Webhook:
 @require("webhooks.write")
 def create_webhook() -> Response:
     request = parse_body(WebhookRequest)
-    check_webhook_url(request.url)
+    check_webhook_url(request.url, services().policy)
     webhook, secret = services().webhooks.create(current_principal().tenant, request)
     created = WebhookCreated(**webhook.model_dump(), secret=secret)
     return json_response(created, 201, {"Location": f"/webhooks/{webhook.id}"})

@@ -114,18 +114,26 @@ class JobStore:
         requests: list[SmtpTestRequest],
         box: SecretBox,
         rate: RateLimit | None = None,
+        max_attempts: int | None = None,
     ) -> list[Job]:
         """Store new jobs, queued, atomically and in one round trip.
 
-        With `rate`, the tenant's rate limit admits them first (each job counts one), and
-        when it does not, nothing is stored or counted: RateLimited says how long to wait.
+        `max_attempts` overrides the operator's attempt count for these jobs. With `rate`,
+        the tenant's rate limit admits them first (each job counts one), and when it does
+        not, nothing is stored or counted: RateLimited says how long to wait.
         """
         now = time.time()
         jobs: list[Job] = []
         values: list[str] = []
         for request in requests:
             job_id = new_id()
-            job = Job(id=job_id, status="queued", created_at=utcnow(), request=request.public())
+            job = Job(
+                id=job_id,
+                status="queued",
+                created_at=utcnow(),
+                request=request.public(),
+                max_attempts=max_attempts,
+            )
             jobs.append(job)
             values += [job_id, job.model_dump_json(), seal_secrets(box, request.secrets(), job_id)]
         wait = float(

@@ -471,12 +471,18 @@ class Job(ResponseModel):
     finished_at: str | None = None
     updated_at: str | None = None
     request: dict[str, Any]
+    # Attempts this job may make; None: the operator's MAILPROBE_MAX_ATTEMPTS. Zitadel's
+    # synchronous surface makes one attempt, as Zitadel does.
+    max_attempts: int | None = None
     attempts: list[Attempt] = Field(default_factory=list)
     result: Report | None = None
 
     @property
     def finished(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    def attempt_limit(self, default: int) -> int:
+        return self.max_attempts or default
 
 
 class BatchItem(ResponseModel):
@@ -608,9 +614,19 @@ class ErrorInfoDetail(ResponseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
+class RetryInfoDetail(ResponseModel):
+    """google.rpc.RetryInfo: the failure is transient; try again after retryDelay."""
+
+    type: str = Field("type.googleapis.com/google.rpc.RetryInfo", alias="@type")
+    retry_delay: str = Field(description="a google.protobuf.Duration in JSON: seconds, e.g. 5s")
+
+
+ErrorDetail = BadRequestDetail | ErrorInfoDetail | RetryInfoDetail
+
+
 class Status(ResponseModel):
     """Every error the API answers: a google.rpc.Status as grpc-gateway writes it."""
 
     code: int
     message: str
-    details: list[BadRequestDetail | ErrorInfoDetail] = Field(default_factory=list)
+    details: list[ErrorDetail] = Field(default_factory=list)

@@ -130,7 +130,7 @@ def _run_leased(rt: Runtime, hold: Hold, stored: StoredJob | None, attempt: int)
     if attempt != number and not (interrupted and attempt == number - 1):
         log.info("job %s: dropping a stale task for attempt %d", job.id, attempt)
         return None
-    if number > rt.settings.max_attempts:
+    if number > job.attempt_limit(rt.settings.max_attempts):
         _end(rt, stored, hold, "failed")
         return None
     return _attempt(rt, stored, hold, number)
@@ -180,7 +180,7 @@ def _attempt(rt: Runtime, stored: StoredJob, hold: Hold, number: int) -> Again |
         _end(rt, stored, hold, "succeeded")
         return None
     assert report.error is not None
-    if report.error.retryable and number < rt.settings.max_attempts:
+    if report.error.retryable and number < job.attempt_limit(rt.settings.max_attempts):
         _close(attempt, "retrying", report.error)
         job.status = "retrying"
         rt.jobs.save(job)

@@ -1,0 +1,191 @@
+"""What each API operation does, whatever the transport.
+
+JSON at the root, Zitadel's synchronous JSON under /admin/v1, native gRPC and gRPC-web all
+call these: each takes a Call (the services and who is asking) and a validated request, and
+answers its result or raises ApiError, which each transport turns into its own status codes.
+No transport re-implements a rule, so the same request is refused the same way on each.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from api.destinations import check_smtp_host
+from api.errors import FAILED_PRECONDITION, ApiError, not_found
+from api.services import Services
+from mailprobe.apikeys import Principal
+from mailprobe.jobs import is_id
+from mailprobe.limits import RateLimited
+from mailprobe.models import Details, Job, ProviderRequest, SmtpTestRequest, utcnow
+from mailprobe.providers import StaleSecret, StoredProvider
+from worker.app import RUN_SMTP_TEST, SMTP_QUEUE
+
+T = TypeVar("T")
+
+
+@dataclass
+class Call:
+    """One API call: the process's services and the principal it acts for."""
+
+    svc: Services
+    principal: Principal
+    # Destination verdicts for this call: a batch resolves each host once.
+    verdicts: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def tenant(self) -> str:
+        return self.principal.tenant
+
+    def check_smtp_host(self, host_port: str) -> None:
+        check_smtp_host(host_port, self.svc.policy, self.verdicts)
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+
+def admit(call: Call, test: SmtpTestRequest) -> SmtpTestRequest:
+    """The test as it will run: a stored provider's secret filled in where the request names
+    the provider (only for its own destination), and the destination checked."""
+    if test.id:
+        provider = stored_provider(call, test.id)
+        if test.missing_secrets():
+            if provider.settings.destination() != test.destination():
+                raise ApiError(
+                    400,
+                    "the stored secret is used only with the stored host and user "
+                    "(and token endpoint and client id): give the secret, or test as stored",
+                    code=FAILED_PRECONDITION,
+                )
+            test = test.with_secrets({**provider.secrets(call.svc.box), **test.secrets()})
+    call.check_smtp_host(test.host)
+    return test
+
+
+def provider_test(call: Call, provider_id: str, receiver_address: str) -> SmtpTestRequest:
+    """The admitted test of a stored provider as it is stored."""
+    provider = stored_provider(call, provider_id)
+    fields = provider.settings.model_dump(exclude={"description", "reply_to_address"})
+    test = SmtpTestRequest.model_validate(
+        {**fields, "receiver_address": receiver_address, "id": provider.id}
+    )
+    return admit(call, test.with_secrets(provider.secrets(call.svc.box)))
+
+
+def enqueue(
+    call: Call, tests: list[SmtpTestRequest], *, max_attempts: int | None = None
+) -> list[Job]:
+    """Store the jobs if the tenant's rate limit admits them (one Redis round trip) and queue
+    their tasks (one broker connection)."""
+    svc = call.svc
+    try:
+        jobs = svc.jobs.create_many(call.tenant, tests, svc.box, svc.rate_limit, max_attempts)
+    except RateLimited as limited:
+        raise ApiError(
+            429,
+            "the tenant's rate of test submissions is exceeded",
+            headers={"Retry-After": str(math.ceil(limited.wait))},
+        ) from None
+    try:
+        with svc.celery.producer_or_acquire() as producer:
+            for job in jobs:
+                svc.celery.send_task(
+                    RUN_SMTP_TEST, args=[job.id, 1], queue=SMTP_QUEUE, producer=producer
+                )
+    except Exception:
+        # Not enqueued means not accepted: leave nothing half-written behind (a task already
+        # sent finds no job and is dropped).
+        try:
+            svc.jobs.delete_many([job.id for job in jobs], call.tenant)
+        finally:
+            raise
+    return jobs
+
+
+def wait_for_end(call: Call, job: Job, timeout: float) -> Job:
+    """The job after waiting up to `timeout` seconds for it to end, blocking on Redis (under
+    gevent: a greenlet, not a thread). The asyncio gRPC server waits its own way."""
+    if job.finished or timeout <= 0:
+        return job
+    call.svc.jobs.wait_until_finished(job.id, timeout)
+    return call.svc.jobs.get(job.id, call.tenant) or job
+
+
+def get_job(call: Call, job_id: str) -> Job:
+    job = call.svc.jobs.get(job_id, call.tenant) if is_id(job_id) else None
+    if job is None:
+        raise not_found()
+    return job
+
+
+# --- stored providers -------------------------------------------------------------------------
+
+
+def stored_provider(call: Call, provider_id: str) -> StoredProvider:
+    """The tenant's provider; 404 for a missing id and for another tenant's alike."""
+    found = call.svc.providers.get(provider_id, call.tenant) if is_id(provider_id) else None
+    if found is None:
+        raise not_found("provider")
+    return found
+
+
+def active_provider(call: Call) -> StoredProvider:
+    found = call.svc.providers.active(call.tenant)
+    if found is None:
+        raise not_found("active provider")
+    return found
+
+
+def search_providers(
+    call: Call, *, offset: int, limit: int, asc: bool
+) -> tuple[int, list[StoredProvider]]:
+    return call.svc.providers.search(call.tenant, offset=offset, limit=limit, asc=asc)
+
+
+def add_provider(call: Call, request: ProviderRequest) -> StoredProvider:
+    call.check_smtp_host(request.host)
+    return _fresh(lambda: call.svc.providers.create(call.tenant, request))
+
+
+def update_provider(call: Call, provider_id: str, request: ProviderRequest) -> Details:
+    call.check_smtp_host(request.host)
+    return _changed(
+        _fresh(lambda: call.svc.providers.update(_known(provider_id), call.tenant, request))
+    )
+
+
+def set_provider_password(call: Call, provider_id: str, password: str) -> Details:
+    return _changed(call.svc.providers.set_password(_known(provider_id), call.tenant, password))
+
+
+def set_provider_active(call: Call, provider_id: str, active: bool) -> Details:
+    return _changed(call.svc.providers.set_active(_known(provider_id), call.tenant, active))
+
+
+def remove_provider(call: Call, provider_id: str) -> Details:
+    if not call.svc.providers.delete(_known(provider_id), call.tenant):
+        raise not_found("provider")
+    now = utcnow()
+    return Details(sequence=0, creation_date=now, change_date=now, resource_owner=call.tenant)
+
+
+def _known(provider_id: str) -> str:
+    if not is_id(provider_id):
+        raise not_found("provider")
+    return provider_id
+
+
+def _changed(details: Details | None) -> Details:
+    if details is None:
+        raise not_found("provider")
+    return details
+
+
+def _fresh(change: Callable[[], T]) -> T:
+    """`change()`, with a stored secret that would follow a changed destination refused."""
+    try:
+        return change()
+    except StaleSecret as exc:
+        raise ApiError(400, str(exc), code=FAILED_PRECONDITION) from None
