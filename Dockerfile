@@ -10,5 +10,5 @@ RUN pip install . && useradd --system --uid 10001 mailprobe
 USER mailprobe
 
 ENV MAILPROBE_HOST=0.0.0.0 MAILPROBE_PORT=8080
-EXPOSE 8080
+EXPOSE 8080 8081
 CMD ["mailprobe", "serve"]

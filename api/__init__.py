@@ -1,5 +1,2 @@
-"""The HTTP API: a thin Flask app that validates, authorises, enqueues and reports."""
-
-from api.app import create_app
-
-__all__ = ["create_app"]
+"""The front-ends: a thin Flask app (api.app.create_app) that validates, authorises, enqueues
+and reports, and Zitadel's wire (api.zitadel) beside it, both on api.operations."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from flask_cors import CORS
 
 from api import providers, service, smtp_tests, webhooks
 from api.errors import register_error_handlers
 from api.openapi import PREFIXES, blueprint_suffix
 from api.services import build_services
+from api.zitadel import grpc_web
 from mailprobe.settings import Settings, get_settings
 
 MAX_BODY_BYTES = 64 * 1024
@@ -28,6 +30,15 @@ def create_app(settings: Settings | None = None) -> Flask:
             app.register_blueprint(
                 blueprint, url_prefix=prefix or None, name=f"{blueprint.name}{suffix}"
             )
+    app.register_blueprint(grpc_web.bp)
+    if settings.cors_origins:
+        CORS(
+            app,
+            origins=settings.cors_origins,
+            allow_headers=[*grpc_web.REQUEST_HEADERS, "idempotency-key", "prefer", "if-none-match"],
+            expose_headers=[*grpc_web.RESPONSE_HEADERS, "location", "retry-after", "etag"],
+            max_age=600,
+        )
     register_error_handlers(app)
     logging.getLogger("mailprobe").setLevel(logging.INFO)
     return app

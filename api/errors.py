@@ -164,18 +164,32 @@ def register_error_handlers(app: Flask) -> None:
             response.headers["Allow"] = exc.get_response().headers["Allow"]
         return response
 
-    @app.errorhandler(redis.exceptions.ConnectionError)
-    @app.errorhandler(redis.exceptions.TimeoutError)
-    @app.errorhandler(redis.exceptions.BusyLoadingError)
-    @app.errorhandler(kombu.exceptions.OperationalError)
-    def _unavailable(exc: Exception) -> Response:
+    @app.errorhandler(Exception)
+    def _any_other(exc: Exception) -> Response:
+        return as_api_error(exc).response()
+
+
+_UNAVAILABLE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    kombu.exceptions.OperationalError,
+)
+
+
+def as_api_error(exc: Exception) -> ApiError:
+    """Any exception as the error the caller gets, whatever the transport: ApiError as is,
+    invalid input as 400, Redis out of reach as 503, and anything else as a 500 that
+    carries only a correlation id (the details go to the log)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, ValidationError):
+        return from_validation_error(exc)
+    if isinstance(exc, _UNAVAILABLE):
         log.warning("Redis unavailable: %s", type(exc).__name__)
         return ApiError(
             503, "the job store is unavailable; try again shortly", headers={"Retry-After": "5"}
-        ).response()
-
-    @app.errorhandler(Exception)
-    def _internal(exc: Exception) -> Response:
-        correlation = uuid.uuid4().hex
-        log.error("internal error %s", correlation, exc_info=exc)
-        return ApiError(500, f"internal error (correlation id {correlation})").response()
+        )
+    correlation = uuid.uuid4().hex
+    log.error("internal error %s", correlation, exc_info=exc)
+    return ApiError(500, f"internal error (correlation id {correlation})")

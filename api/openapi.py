@@ -346,6 +346,72 @@ OPERATIONS: list[Operation] = [
     ),
 ]
 
+_JOB_ID_HEADER = {
+    "x-mailprobe-job-id": {
+        "description": "The test's job, readable at GET /email/smtp/_test/{jobId}",
+        "schema": {"type": "string", "pattern": ID_PATTERN},
+    }
+}
+_GRPC_TIMEOUT = {
+    "name": "Grpc-Timeout",
+    "in": "header",
+    "required": False,
+    "description": "How long the caller waits, as gRPC writes it (e.g. `30S`, `500m`); "
+    "without it, as long as one session may last.",
+    "schema": {"type": "string", "pattern": r"^\d{1,8}[HMSmun]$"},
+}
+_SYNCHRONOUS = (
+    "Zitadel's synchronous answer: the call returns when the test has ended, after one "
+    "attempt. `200 {}` is success; a failed test is an error whose code says the kind of "
+    "failure (policy 403; dns, connect, timeout 503; the rest 400 FAILED_PRECONDITION), whose "
+    "message quotes the server's reply and whose details carry a google.rpc.ErrorInfo "
+    "(reason `SMTP_<CATEGORY>`, metadata jobId, phase, smtpCode, enhancedCode, retryable) "
+    "and, when retryable, a google.rpc.RetryInfo. A deadline (Grpc-Timeout, or the session "
+    "deadline) that passes first answers 504 and the job goes on."
+)
+_SYNCHRONOUS_RESPONSES: dict[int, tuple[str, type[BaseModel] | str | None]] = {
+    200: ("The test succeeded: an empty object", None),
+    400: ("Invalid argument, or the test failed (code 9, FAILED_PRECONDITION)", Status),
+    403: ("No permission, or the destination is refused by policy", Status),
+    404: ("No such provider for this tenant", Status),
+    503: ("The server could not be reached (dns, connect, timeout), or Redis is down", Status),
+    504: ("The deadline passed before the test ended; the job goes on", Status),
+}
+_GRPC_WEB = {
+    media: {"schema": {"type": "string", "format": "binary"}}
+    for media in (
+        "application/grpc-web",
+        "application/grpc-web+proto",
+        "application/grpc-web-text",
+        "application/grpc-web-text+proto",
+    )
+}
+
+ZITADEL_OPERATIONS: list[Operation] = [
+    Operation(
+        "post",
+        f"{ADMIN_PREFIX}/email/smtp/_test",
+        "zitadelTestSmtpProvider",
+        "Test an SMTP provider, answering when the test has ended (Zitadel's JSON)",
+        body=SmtpTestRequest,
+        permission="smtp.test",
+        parameters=[_GRPC_TIMEOUT, _IDEMPOTENCY],
+        description=_SYNCHRONOUS,
+        responses=_SYNCHRONOUS_RESPONSES,
+    ),
+    Operation(
+        "post",
+        f"{ADMIN_PREFIX}/email/smtp/{{id}}/_test",
+        "zitadelTestStoredSmtpProvider",
+        "Test a stored provider as stored, answering when the test has ended",
+        body=ProviderTestRequest,
+        permission="smtp.test",
+        parameters=[_PROVIDER_ID, _GRPC_TIMEOUT, _IDEMPOTENCY],
+        description=_SYNCHRONOUS,
+        responses=_SYNCHRONOUS_RESPONSES,
+    ),
+]
+
 _COMMON_ERRORS = {
     400: "Invalid argument (with fieldViolations) or failed precondition",
     401: "No key, an unknown key or a revoked key",
@@ -389,7 +455,7 @@ def openapi_document() -> dict[str, Any]:
         ref_template="#/components/schemas/{model}",
     )
     paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
+    for op in OPERATIONS + ZITADEL_OPERATIONS:
         responses: dict[str, Any] = {
             str(code): _response(code, text, model) for code, (text, model) in op.responses.items()
         }
@@ -414,22 +480,54 @@ def openapi_document() -> dict[str, Any]:
             item["x-permission"] = op.permission
         else:
             item["security"] = []
+        if op in ZITADEL_OPERATIONS:
+            for response in responses.values():
+                response["headers"] = _JOB_ID_HEADER
         paths.setdefault(op.path, {})[op.method] = item
+    paths["/zitadel.admin.v1.AdminService/{method}"] = {"post": _grpc_web_operation()}
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "mailprobe",
             "version": __version__,
             "description": "Test SMTP email providers, asynchronously. Every route is served "
-            "at the root and under /admin/v1 (Zitadel's admin API base path).",
+            "at the root and also under /admin/v1 (Zitadel's admin API base path), the same, "
+            "except the two test routes: under /admin/v1 they answer synchronously, as "
+            "Zitadel does (described below). Zitadel's AdminService is also served over "
+            "gRPC-web at /zitadel.admin.v1.AdminService/{method} and over native gRPC.",
         },
-        "servers": [{"url": prefix or "/"} for prefix in PREFIXES],
+        "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
             "schemas": defs["$defs"],
             "securitySchemes": {
                 "apiKey": {"type": "http", "scheme": "bearer", "description": "An API key"}
             },
+        },
+        "security": [{"apiKey": []}],
+    }
+
+
+def _grpc_web_operation() -> dict[str, Any]:
+    return {
+        "operationId": "zitadelGrpcWeb",
+        "summary": "Zitadel's AdminService over gRPC-web",
+        "description": "A gRPC-web call (binary or base64 text framing) of a method of "
+        "zitadel.admin.v1.AdminService (proto/zitadel/admin.proto): the status is in the "
+        "trailer frame (grpc-status, grpc-message, grpc-status-details-bin). Credentials: "
+        "`authorization: Bearer <key>`.",
+        "parameters": [
+            {"name": "method", "in": "path", "required": True, "schema": {"type": "string"}},
+            _GRPC_TIMEOUT,
+        ],
+        "requestBody": {"required": True, "content": _GRPC_WEB},
+        "responses": {
+            "200": {
+                "description": "The response frame and the trailer frame, or the trailer alone",
+                "content": _GRPC_WEB,
+                "headers": _JOB_ID_HEADER,
+            },
+            "415": {"description": "Not a gRPC-web content type", "content": _json(Status)},
         },
         "security": [{"apiKey": []}],
     }

@@ -104,13 +104,14 @@ def enqueue(
     return jobs
 
 
-def wait_for_end(call: Call, job: Job, timeout: float) -> Job:
+def wait_for_end(svc: Services, job: Job, timeout: float) -> Job:
     """The job after waiting up to `timeout` seconds for it to end, blocking on Redis (under
     gevent: a greenlet, not a thread). The asyncio gRPC server waits its own way."""
     if job.finished or timeout <= 0:
         return job
-    call.svc.jobs.wait_until_finished(job.id, timeout)
-    return call.svc.jobs.get(job.id, call.tenant) or job
+    svc.jobs.wait_until_finished(job.id, timeout)
+    stored = svc.jobs.load(job.id)
+    return stored.job if stored else job
 
 
 def get_job(call: Call, job_id: str) -> Job:

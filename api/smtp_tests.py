@@ -70,17 +70,18 @@ def _submit(test: SmtpTestRequest) -> Response:
     )
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     if zitadel:
-        deadline = answer.parse_grpc_timeout(request.headers.get("Grpc-Timeout"))
-        job = wait_for_end(call, job, answer.wait_budget(call.svc.settings, deadline))
         headers[answer.JOB_ID_HEADER] = job.id
-        failure = answer.verdict(job)
-        if failure is not None:
+        try:
+            answer.settle(
+                call.svc, job, answer.parse_grpc_timeout(request.headers.get("Grpc-Timeout"))
+            )
+        except ApiError as failure:
             failure.headers.update(headers)
-            raise failure
+            raise
         return Response("{}", 200, mimetype="application/json", headers=headers)
     wait = prefer_wait(call.svc.settings.max_wait)
     if wait is not None:
-        job = wait_for_end(call, job, wait)
+        job = wait_for_end(call.svc, job, wait)
     if job.finished:
         return json_response(job, 200, {**headers, **_applied(wait)})
     return json_response(job, 202, {**headers, "Location": _job_location(job), "Retry-After": "1"})
@@ -138,7 +139,7 @@ def get_test(job_id: str) -> Response:
     job = get_job(call, job_id)
     wait = prefer_wait(call.svc.settings.max_wait)
     if wait is not None:
-        job = wait_for_end(call, job, wait)
+        job = wait_for_end(call.svc, job, wait)
     headers = _applied(wait)
     if not job.finished:
         headers["Retry-After"] = "1"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 
 import click
@@ -62,13 +64,40 @@ def gunicorn_argv(app: str, bind: str, workers: int) -> list[str]:
 
 @main.command()
 @click.option("--workers", type=int, default=None, help="gunicorn worker processes")
-def serve(workers: int | None) -> None:
-    """Run the API under gunicorn."""
+@click.option(
+    "--grpc/--no-grpc",
+    "with_grpc",
+    default=True,
+    help="also serve Zitadel's native gRPC on MAILPROBE_GRPC_PORT",
+)
+def serve(workers: int | None, with_grpc: bool) -> None:
+    """Run the API under gunicorn, and Zitadel's native gRPC beside it."""
     settings = _settings()
     argv = gunicorn_argv(
         "api.wsgi:app", f"{settings.host}:{settings.port}", workers or settings.api_workers
     )
-    os.execv(sys.executable, argv)
+    if not with_grpc:
+        os.execv(sys.executable, argv)
+    sys.exit(supervise([argv, [sys.executable, "-m", "api.zitadel.grpc_server"]]))
+
+
+def supervise(commands: list[list[str]]) -> int:
+    """Run the commands side by side until one ends or a signal comes; then stop the rest
+    (SIGTERM: each ends its calls in flight) and return the first one's exit status."""
+    children = [subprocess.Popen(argv) for argv in commands]
+
+    def stop(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, stop)
+    _pid, status = os.wait()
+    stop(signal.SIGTERM, None)
+    for child in children:
+        child.wait()
+    return os.waitstatus_to_exitcode(status)
 
 
 @main.command()

@@ -142,6 +142,8 @@ def run_dev(*, with_sink: bool) -> None:
         _wait_ready(base_url, children)
         click.echo(
             f"\nmailprobe is running at {base_url} (docs: {base_url}/docs)\n"
+            f"Zitadel's AdminService over gRPC: {settings.host}:{settings.grpc_port} "
+            "(gRPC-web and /admin/v1 on the URL above)\n"
             f"Development API key (tenant 'dev', every permission):\n  {key}\n\n"
             "Send a first test to the demo sink:\n"
             f"  curl -s {base_url}/email/smtp/_test -H 'Authorization: Bearer {key}' \\\n"

@@ -33,6 +33,11 @@ def job_done(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:done"
 
 
+def job_id_of_done(key: str) -> str:
+    """The job id in a job_done key."""
+    return key.removeprefix(f"{PREFIX}:job:").removesuffix(":done")
+
+
 def job_lease(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:lease"
 

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     api_workers: int = Field(2, ge=1, description="gunicorn worker processes")
+    # Native gRPC (Zitadel's AdminService), on the API's host.
+    grpc_port: int = Field(8081, ge=1, le=65535)
+    # Browser origins allowed to call the API across origins (gRPC-web clients need it).
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Encryption of secrets at rest: "kid:base64-32-byte-key,..."; the first key encrypts.
     encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
@@ -103,6 +107,7 @@ class Settings(BaseSettings):
 
     _split_lists = field_validator(
         "encryption_keys",
+        "cors_origins",
         "allowed_networks",
         "allowed_ports",
         "webhook_retry_schedule",

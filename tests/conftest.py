@@ -83,6 +83,7 @@ TEST_SETTINGS = {
     "MAILPROBE_SMTP_HELO_NAME": "mailprobe.test.invalid",
     "MAILPROBE_WEBHOOK_RETRY_SCHEDULE": "0.3,0.5,1",
     "MAILPROBE_WEBHOOK_TIMEOUT": "2",
+    "MAILPROBE_CORS_ORIGINS": "https://console.example.test",
 }
 
 

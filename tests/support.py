@@ -92,6 +92,11 @@ class Service:
     logs: list[Path]
     workers: list[subprocess.Popen[bytes]]
 
+    @property
+    def grpc_target(self) -> str:
+        """Where the native gRPC server listens (host:port)."""
+        return f"127.0.0.1:{self.env['MAILPROBE_GRPC_PORT']}"
+
     def start_worker(self) -> subprocess.Popen[bytes]:
         """Another worker process (its log beside the first one's)."""
         log = self.logs[0].with_name(f"worker-{len(self.workers)}.log")
@@ -199,7 +204,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def running_service(env: dict[str, str], redis: RedisServer, logs: Path) -> Iterator[Service]:
-    """A worker process and the API under gunicorn with `env`, until the block ends."""
+    """A worker process and the API under gunicorn (and its gRPC server) with `env`, until the
+    block ends. The gRPC server gets a port of its own: services started from one
+    environment must not meet on one port."""
+    env = {**env, "MAILPROBE_GRPC_PORT": str(free_port())}
     logs.mkdir(parents=True, exist_ok=True)
     worker_log, api_log = logs / "worker.log", logs / "api.log"
     command = [sys.executable, "-m", "mailprobe"]

@@ -24,6 +24,7 @@ def test_dev_starts_everything_and_a_first_test_reaches_the_demo_sink(tmp_path: 
     env.update(
         MAILPROBE_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",  # nothing answers there yet
         MAILPROBE_PORT=str(api_port),
+        MAILPROBE_GRPC_PORT=str(free_port()),
         PYTHONUNBUFFERED="1",
     )
     process = subprocess.Popen(

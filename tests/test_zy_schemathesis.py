@@ -28,6 +28,10 @@ def test_the_api_matches_its_openapi_document(service: Service, tmp_path: Path) 
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,"
             "response_schema_conformance,response_headers_conformance",
+            # gRPC-web bodies are protobuf frames, which Schemathesis cannot generate:
+            # tests/test_zitadel_wire.py frames them by hand.
+            "--exclude-operation-id",
+            "zitadelGrpcWeb",
             "--max-examples",
             "8",
             "--seed",

@@ -17,6 +17,8 @@ from api.errors import (
     UNAVAILABLE,
     ApiError,
 )
+from api.operations import wait_for_end
+from api.services import Services
 from mailprobe.models import ErrorInfoDetail, Job
 from mailprobe.settings import Settings
 
@@ -51,6 +53,14 @@ def wait_budget(settings: Settings, client_deadline: float | None) -> float:
     session may last plus the time to start it (the job's lease covers exactly that)."""
     bound = float(settings.lease_seconds)
     return bound if client_deadline is None else max(0.0, min(client_deadline, bound))
+
+
+def settle(svc: Services, job: Job, client_deadline: float | None) -> None:
+    """Wait for the test's end, blocking (HTTP under gevent); raise its failure, if any."""
+    ended = wait_for_end(svc, job, wait_budget(svc.settings, client_deadline))
+    failure = verdict(ended)
+    if failure is not None:
+        raise failure
 
 
 def verdict(job: Job) -> ApiError | None:

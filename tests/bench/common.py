@@ -19,6 +19,7 @@ from mailprobe.cli import gunicorn_argv
 from mailprobe.crypto import generate_key
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import Settings
+from tests.smtp_servers import free_port
 from tests.support import start_process, wait_for
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -36,6 +37,7 @@ def bench_env(redis_url: str, **overrides: str) -> dict[str, str]:
         MAILPROBE_DESTINATION_CONCURRENCY="100000",
         MAILPROBE_RATE_LIMIT="1000000",
         MAILPROBE_RATE_BURST="1000000",
+        MAILPROBE_GRPC_PORT=str(free_port()),
     )
     env.update(overrides)
     return env
