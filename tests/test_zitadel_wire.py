@@ -180,6 +180,25 @@ def test_wrong_password_is_failed_precondition_quoting_the_server(
     assert _job_id(error.initial_metadata()) == info.metadata["jobId"]
 
 
+def test_a_closed_port_is_unavailable_with_retry_info_after_one_attempt(
+    pb: ModuleType, stub: Any, tenant: tuple[str, ApiClient]
+) -> None:
+    key, client = tenant
+    with socket.socket() as unused:  # a port nothing listens on
+        unused.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{unused.getsockname()[1]}"
+    error = _fails(stub.TestEmailProviderSMTP, _test_request(pb, address), metadata=_auth(key))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert error.details().startswith("connect: ")
+    _, details = _details(error)
+    assert details["ErrorInfo"].reason == "SMTP_CONNECT"
+    assert details["ErrorInfo"].metadata["retryable"] == "true"
+    assert details["RetryInfo"].retry_delay.seconds >= 1
+    job = client.get(f"/email/smtp/_test/{details['ErrorInfo'].metadata['jobId']}").json()
+    assert job["status"] == "failed"
+    assert len(job["attempts"]) == 1  # transient, yet not retried: one attempt, as Zitadel
+
+
 def test_refused_destination_is_permission_denied_before_any_job(
     pb: ModuleType, stub: Any, tenant: tuple[str, ApiClient]
 ) -> None:
