@@ -35,7 +35,7 @@ log = logging.getLogger("mailprobe.grpc")
 
 _STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
 # Threads for the short, blocking part of a call (key check, DNS, Redis, queue).
-BLOCKING_THREADS = 64
+BLOCKING_THREADS = 32
 SHUTDOWN_GRACE_SECONDS = 10
 
 

@@ -44,7 +44,7 @@ def _grpc_pid(serve_pid: int) -> int:
             continue
         if parent == serve_pid and b"api.zitadel.grpc_server" in cmdline:
             return int(entry.name)
-    raise AssertionError("no gRPC server process under mailprobe serve")
+    return 0  # not started yet
 
 
 def _threads(pid: int) -> int:
@@ -105,8 +105,7 @@ def main() -> None:
             [sys.executable, "-m", "mailprobe", "serve", "--workers", "1"], env, root / "api.log"
         )
         try:
-            wait_for(lambda: _grpc_pid(serve.pid), 30, "the gRPC server to start")
-            server_pid = _grpc_pid(serve.pid)
+            server_pid = wait_for(lambda: _grpc_pid(serve.pid), 30, "the gRPC server to start")
             key = ApiKeyStore(get_redis(redis_server.url)).create("t-bench", list(PERMISSIONS))
             target = f"127.0.0.1:{grpc_port}"
             # Warm up: one call, so start-up costs are not in the figures.
