@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask
 
-from api import providers, service, smtp_tests, webhooks
+from api import events, metrics, providers, requestlog, service, smtp_tests, webhooks
 from api.errors import register_error_handlers
 from api.openapi import PREFIXES
 from api.services import Services
@@ -49,10 +49,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     for prefix in PREFIXES:
         suffix = prefix.replace("/", "_")
-        for blueprint in (smtp_tests.bp, providers.bp, webhooks.bp, service.bp):
+        for blueprint in (
+            smtp_tests.bp,
+            providers.bp,
+            webhooks.bp,
+            service.bp,
+            events.bp,
+            metrics.bp,
+        ):
             app.register_blueprint(
                 blueprint, url_prefix=prefix or None, name=f"{blueprint.name}{suffix}"
             )
     register_error_handlers(app)
+    requestlog.init_app(app)
     logging.getLogger("mailprobe").setLevel(logging.INFO)
     return app
