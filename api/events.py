@@ -41,7 +41,6 @@ def _event(event_id: str, kind: str, data: str) -> str:
 def _stream(
     progress: ProgressStore, jobs: JobStore, job_id: str, tenant: str, after: str
 ) -> Iterator[str]:
-    yield "retry: 1000\n\n"
     try:
         while True:
             events, ended = progress.read(job_id, after, KEEPALIVE_SECONDS)
