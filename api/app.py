@@ -7,7 +7,7 @@ import logging
 from flask import Flask
 from flask_cors import CORS
 
-from api import providers, service, smtp_tests, webhooks
+from api import events, metrics, providers, requestlog, service, smtp_tests, webhooks
 from api.errors import register_error_handlers
 from api.openapi import PREFIXES, blueprint_suffix
 from api.services import build_services
@@ -26,7 +26,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["mailprobe"] = build_services(settings)
     for prefix in PREFIXES:
         suffix = blueprint_suffix(prefix)
-        for blueprint in (smtp_tests.bp, providers.bp, webhooks.bp, service.bp):
+        for blueprint in (
+            smtp_tests.bp,
+            providers.bp,
+            webhooks.bp,
+            service.bp,
+            events.bp,
+            metrics.bp,
+        ):
             app.register_blueprint(
                 blueprint, url_prefix=prefix or None, name=f"{blueprint.name}{suffix}"
             )
@@ -40,5 +47,6 @@ def create_app(settings: Settings | None = None) -> Flask:
             max_age=600,
         )
     register_error_handlers(app)
+    requestlog.init_app(app)
     logging.getLogger("mailprobe").setLevel(logging.INFO)
     return app

@@ -322,6 +322,38 @@ OPERATIONS: list[Operation] = [
     ),
     Operation(
         "get",
+        "/email/smtp/_test/{jobId}/events",
+        "followSmtpTest",
+        "Follow a test job as Server-Sent Events",
+        permission="smtp.read",
+        parameters=[
+            _JOB_ID,
+            {
+                "name": "Last-Event-ID",
+                "in": "header",
+                "required": False,
+                "description": "Resume after this event (the id of an event this stream sent).",
+                "schema": {"type": "string", "pattern": r"^(\d+-\d+|end)$"},
+            },
+        ],
+        description="One `phase` event per SMTP phase as it ends (data: the phase with its "
+        "`attempt`), then a `job` event with the finished job (id `end`), then the stream "
+        "ends. Resuming after `end` answers 204.",
+        responses={
+            200: ("The event stream", "text/event-stream"),
+            204: ("The job's last event was sent already", None),
+            404: ("No such job for this tenant", Status),
+        },
+    ),
+    Operation(
+        "get",
+        "/metrics",
+        "metrics",
+        "Prometheus metrics: the deployment's totals and this API server's HTTP series",
+        responses={200: ("Prometheus text format", "text/plain")},
+    ),
+    Operation(
+        "get",
         "/healthz",
         "healthz",
         "The process is alive",

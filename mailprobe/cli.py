@@ -1,22 +1,34 @@
-"""The `mailprobe` command: serve, worker, dev, keys."""
+"""The `mailprobe` command: serve, worker, dev, keys, jobs, test, status."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from pydantic import ValidationError
 
 from mailprobe.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from mailprobe.models import Job, SmtpTestRequest
+    from mailprobe.progress import PhaseEvent
 
-def _settings() -> Settings:
-    """The settings, or a readable start-up error instead of a traceback."""
+
+def _settings(*, keys: bool = True) -> Settings:
+    """The settings, or a readable start-up error instead of a traceback; with `keys`, the
+    encryption keys are checked too (what stores or reads secrets needs them)."""
     try:
         settings = get_settings()
+        if not keys:
+            return settings
         from mailprobe.crypto import KeyringError, SecretBox
 
         try:
@@ -40,7 +52,9 @@ def main() -> None:
 def gunicorn_argv(app: str, bind: str, workers: int) -> list[str]:
     """How the API runs: gunicorn with gevent workers, so long polls cost no thread.
 
-    The API benchmark serves its floor (a bare Flask endpoint) the same way.
+    Requests are logged by the app (with their request id), gunicorn's own lines in
+    MAILPROBE_LOG_FORMAT. The API benchmark serves its floor (a bare Flask endpoint) the
+    same way.
     """
     return [
         sys.executable,
@@ -56,10 +70,18 @@ def gunicorn_argv(app: str, bind: str, workers: int) -> list[str]:
         "1000",
         "--graceful-timeout",
         "10",
-        "--access-logfile",
-        "-",
+        "--logger-class",
+        "mailprobe.gunicorn_logger.GunicornLogger",
         app,
     ]
+
+
+def fresh_metrics_dir(path: Path) -> None:
+    """An empty directory for the HTTP metrics of the gunicorn workers about to start
+    (prometheus-client's multiprocess mode: each worker writes its own file there)."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
 @main.command()
@@ -73,6 +95,7 @@ def gunicorn_argv(app: str, bind: str, workers: int) -> list[str]:
 def serve(workers: int | None, with_grpc: bool) -> None:
     """Run the API under gunicorn, and Zitadel's native gRPC beside it."""
     settings = _settings()
+    fresh_metrics_dir(settings.metrics_path)
     argv = gunicorn_argv(
         "api.wsgi:app", f"{settings.host}:{settings.port}", workers or settings.api_workers
     )
@@ -119,6 +142,8 @@ def worker(pool: str | None, concurrency: int | None, loglevel: str, queues: str
         "celery",
         "-A",
         "worker.app:celery_app",
+        # No start-up banner on stdout: the worker's output is its log lines.
+        "--quiet",
         "worker",
         "--pool",
         pool or settings.worker_pool,
@@ -253,3 +278,181 @@ def keys_generate(key_id: str) -> None:
     from mailprobe.crypto import generate_key
 
     click.echo(generate_key(key_id))
+
+
+_TEST_EPILOG = """\b
+Exit codes:
+   0  the server accepted the message
+   1  the test could not run (the API refused it or cannot be reached)
+   2  wrong options
+   3  dns                  8  sender_rejected
+   4  connect              9  recipient_rejected
+   5  timeout             10  data_rejected
+   6  tls                 11  protocol
+   7  auth                12  policy
+                          13  internal
+\b
+--local reads the SMTP client's settings from the environment as the worker does
+(MAILPROBE_SMTP_CA_FILE, MAILPROBE_SMTP_VERIFY_CERTIFICATES, MAILPROBE_SMTP_*_TIMEOUT,
+MAILPROBE_SMTP_HELO_NAME) and connects wherever it is told, as swaks does.
+--api takes its key from MAILPROBE_API_KEY.
+"""
+
+
+def _password(from_stdin: bool, env_name: str | None) -> str:
+    if from_stdin and env_name:
+        raise click.UsageError("give --password-stdin or --password-env, not both")
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if env_name:
+        if env_name not in os.environ:
+            raise click.UsageError(f"--password-env: {env_name} is not set")
+        return os.environ[env_name]
+    return ""
+
+
+@main.command("test", epilog=_TEST_EPILOG)
+@click.option("--host", required=True, help="the SMTP server: host:port, or [IPv6]:port")
+@click.option(
+    "--tls",
+    is_flag=True,
+    help="require encryption: implicit TLS, or STARTTLS when the server greets in plaintext",
+)
+@click.option("--user", default="", help="the AUTH user (AUTH PLAIN, or LOGIN)")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.option("--password-env", metavar="VAR", help="read the password from this variable")
+@click.option("--from", "sender", required=True, metavar="ADDRESS", help="the sender")
+@click.option("--to", "receiver", required=True, metavar="ADDRESS", help="the receiver")
+@click.option("--name", default="mailprobe", show_default=True, help="the sender's name")
+@click.option("--local", is_flag=True, help="run the test in this process: no API, no Redis")
+@click.option("--api", "api_url", metavar="URL", help="run the test through a running API")
+@click.option("--json", "as_json", is_flag=True, help="print the job as JSON, nothing else")
+def test_command(
+    host: str,
+    tls: bool,
+    user: str,
+    password_stdin: bool,
+    password_env: str | None,
+    sender: str,
+    receiver: str,
+    name: str,
+    local: bool,
+    api_url: str | None,
+    as_json: bool,
+) -> None:
+    """Send a test email through an SMTP server and show each phase as it happens.
+
+    Like swaks: the reply and time of each phase, the TLS certificate, the verdict.
+    """
+    from mailprobe.console import EXIT_CODES, EXIT_NOT_RUN, display, exit_code
+    from mailprobe.models import SmtpTestRequest
+
+    if local == bool(api_url):
+        raise click.UsageError("choose one: --local, or --api URL")
+    body = {
+        "senderAddress": sender,
+        "senderName": name,
+        "tls": tls,
+        "host": host,
+        "user": user,
+        "password": _password(password_stdin, password_env),
+        "receiverAddress": receiver,
+    }
+    try:
+        request = SmtpTestRequest.model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        )
+        raise click.UsageError(problems) from None
+
+    shown = display() if not as_json else None
+    if shown is not None:
+        where = "in this process" if local else f"through {api_url}"
+        encryption = "TLS required" if tls else "no TLS"
+        shown.begin(f"mailprobe test: {host} ({encryption}), {sender} to {receiver}, {where}")
+    on_phase = shown.phase if shown is not None else (lambda _: None)
+    if local:
+        job = _run_local(request, on_phase)
+    else:
+        from mailprobe.apiclient import ApiFailure, run_test
+
+        key = os.environ.get("MAILPROBE_API_KEY", "")
+        if not key:
+            raise click.UsageError("--api needs the API key in MAILPROBE_API_KEY")
+        try:
+            job = run_test(str(api_url), key, body, on_phase)
+        except ApiFailure as failure:
+            click.echo(f"error: {failure}", err=True)
+            sys.exit(EXIT_CODES.get(failure.category or "", EXIT_NOT_RUN))
+    if shown is not None:
+        shown.end(job)
+    else:
+        click.echo(job.model_dump_json(by_alias=True, indent=2))
+    sys.exit(exit_code(job))
+
+
+def _run_local(request: SmtpTestRequest, on_phase: Callable[[PhaseEvent], None]) -> Job:
+    """One attempt in this process, reported as a job (as the API would show it)."""
+    import ipaddress
+
+    from mailprobe.destination import DestinationPolicy
+    from mailprobe.jobs import new_id
+    from mailprobe.models import Attempt, Job, utcnow
+    from mailprobe.progress import PhaseEvent
+    from worker.probe import ProbeOptions, probe_smtp
+
+    # The caller's own machine, connecting where the caller says: no destination policy.
+    anywhere = DestinationPolicy(
+        (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")),
+        frozenset(range(1, 65536)),
+    )
+    options = dataclasses.replace(
+        ProbeOptions.from_settings(_settings(keys=False)), policy=anywhere
+    )
+    job_id, started = new_id(), utcnow()
+    report = probe_smtp(
+        request,
+        options,
+        reference=job_id,
+        on_phase=lambda phase: on_phase(PhaseEvent(attempt=1, **phase.model_dump())),
+    )
+    finished = utcnow()
+    status = "succeeded" if report.ok else "failed"
+    attempt = Attempt(
+        number=1, started_at=started, finished_at=finished, outcome=status, error=report.error
+    )
+    return Job(
+        id=job_id,
+        status=status,
+        created_at=started,
+        started_at=started,
+        finished_at=finished,
+        request=request.public(),
+        attempts=[attempt],
+        result=report,
+    )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
+def status(as_json: bool) -> None:
+    """Queue depths, sessions in flight, workers alive and jobs of the last minute."""
+    import json
+
+    import redis
+
+    from mailprobe.console import status_document, status_rows
+    from mailprobe.metrics import read_snapshot
+    from mailprobe.redisconn import get_redis
+
+    try:
+        snapshot = read_snapshot(get_redis(_settings(keys=False).redis_url), recent=True)
+    except redis.RedisError as exc:
+        raise click.ClickException(f"Redis does not answer: {type(exc).__name__}") from None
+    if as_json:
+        click.echo(json.dumps(status_document(snapshot), indent=2))
+        return
+    for label, value in status_rows(snapshot):
+        click.echo(f"{label + ':':<15}{value}")

@@ -120,6 +120,8 @@ def run_dev(*, with_sink: bool) -> None:
     # The demo sink listens on loopback, which production refuses: let it through here only.
     os.environ.setdefault("MAILPROBE_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
     os.environ.setdefault("MAILPROBE_WORKER_CONCURRENCY", "50")
+    # A person reads these logs, not a log shipper.
+    os.environ.setdefault("MAILPROBE_LOG_FORMAT", "text")
     get_settings.cache_clear()
     settings = get_settings()
 

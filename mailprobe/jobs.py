@@ -18,7 +18,14 @@ import redis
 from mailprobe import liveness, rediskeys
 from mailprobe.crypto import SecretBox
 from mailprobe.limits import GCRA, RateLimit, RateLimited
-from mailprobe.models import Job, JobStatus, Report, SmtpTestRequest, utcnow
+from mailprobe.metrics import (
+    OBSERVE_PHASES,
+    RECENT_TTL,
+    job_outcome,
+    phase_observations,
+    recent_slot,
+)
+from mailprobe.models import Job, JobStatus, PhaseReport, Report, SmtpTestRequest, utcnow
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # Every id mailprobe makes (jobs, providers, webhooks) is a ULID of this form.
@@ -63,18 +70,19 @@ class StoredJob:
     secret: str  # encrypted secrets (JSON); "" when there are none or the job has ended
     accepted: Report | None = None  # the report as of the server's 250 after DATA
     notify: bool = False  # ended, and its webhook deliveries may not all be sent yet
+    watched: bool = False  # a client follows its events (mailprobe.progress)
 
     def request_with_secrets(self, box: SecretBox) -> SmtpTestRequest:
         request = SmtpTestRequest.model_validate(self.job.request)
         return request.with_secrets(open_secrets(box, self.secret, self.job.id))
 
 
-_FIELDS = ["tenant", "doc", "secret", "accepted", "notify"]
+_FIELDS = ["tenant", "doc", "secret", "accepted", "notify", "watched"]
 
 
 def _stored(fields: list[Any]) -> StoredJob | None:
     """The job from its hash's _FIELDS (strings: the client decodes responses)."""
-    tenant, doc, secret, accepted, notify = fields
+    tenant, doc, secret, accepted, notify, watched = fields
     if tenant is None or doc is None:
         return None
     return StoredJob(
@@ -83,6 +91,7 @@ def _stored(fields: list[Any]) -> StoredJob | None:
         secret=secret or "",
         accepted=Report.model_validate_json(accepted) if accepted else None,
         notify=notify is not None,
+        watched=watched is not None,
     )
 
 
@@ -99,6 +108,7 @@ class Hold:
     lease: str
     host: str = ""
     slot: str = ""
+    watched: bool = False  # begin_attempt found that a client follows the job's events
 
 
 class JobStore:
@@ -255,21 +265,27 @@ class JobStore:
         pipe.eval(_RELEASE, 1, rediskeys.job_lease(hold.job_id), hold.lease)
         if hold.slot:
             pipe.zrem(rediskeys.destination(hold.host), hold.slot)
+            pipe.zrem(rediskeys.SESSIONS, hold.slot)
         pipe.execute()
         hold.lease = hold.slot = ""
 
     def begin_attempt(self, job: Job, hold: Hold, host: str, limit: int, seconds: int) -> bool:
         """Take one of the `limit` session slots of `host` and, with it, save the job (now
         running its new attempt), in one round trip; False, and nothing written, when the host
-        has its limit of sessions already."""
+        has its limit of sessions already.
+
+        The slot is also counted among the deployment's sessions in flight, and `hold.watched`
+        says whether a client follows the job's events (read in the same script).
+        """
         token = os.urandom(8).hex()
         job.updated_at = utcnow()
         began = self.redis.eval(
             _BEGIN_ATTEMPT,
-            3,
+            4,
             rediskeys.destination(host),
             rediskeys.job(job.id),
             rediskeys.UNFINISHED_JOBS,
+            rediskeys.SESSIONS,
             time.time(),
             limit,
             seconds,
@@ -278,23 +294,35 @@ class JobStore:
             job.id,
         )
         if began:
-            hold.host, hold.slot = host, token
+            hold.host, hold.slot, hold.watched = host, token, began == 2
         return bool(began)
 
-    def save(self, job: Job) -> None:
+    def save(self, job: Job, phases: list[PhaseReport]) -> None:
+        """Save the job between attempts, counting the phases of the attempt that just ran
+        (mailprobe.metrics), in one round trip."""
         job.updated_at = utcnow()
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(rediskeys.job(job.id), "doc", job.model_dump_json())
-        pipe.zadd(rediskeys.UNFINISHED_JOBS, {job.id: time.time()})
-        pipe.execute()
+        self.redis.eval(
+            _SAVE,
+            3,
+            rediskeys.job(job.id),
+            rediskeys.UNFINISHED_JOBS,
+            rediskeys.METRICS_PHASES,
+            job.model_dump_json(),
+            time.time(),
+            job.id,
+            *phase_observations(phases),
+        )
 
     def mark_accepted(self, job_id: str, report: Report) -> None:
         """The server accepted the message: from now on it must never be sent again."""
         self.redis.hset(rediskeys.job(job_id), "accepted", report.model_dump_json())
 
-    def finish(self, job: Job, tenant: str, hold: Hold) -> list[str]:
-        """Store the ended job, forget its secret, wake every waiter and give back what the
-        attempt held, atomically and in one round trip.
+    def finish(
+        self, job: Job, tenant: str, hold: Hold, phases: list[PhaseReport] | None = None
+    ) -> list[str]:
+        """Store the ended job, forget its secret, wake every waiter, give back what the
+        attempt held and count the end and the `phases` of the attempt that just ran (the
+        deployment's totals: mailprobe.metrics), atomically and in one round trip.
 
         Returns the ids of the tenant's webhook subscriptions. When there are any, the job is
         marked to notify until mark_notified(): a task redelivered before that sends the
@@ -303,19 +331,26 @@ class JobStore:
         job.updated_at = utcnow()
         webhooks: list[str] = self.redis.eval(
             _FINISH,
-            6,
+            10,
             rediskeys.job(job.id),
             rediskeys.job_done(job.id),
             rediskeys.UNFINISHED_JOBS,
             rediskeys.job_lease(job.id),
             rediskeys.destination(hold.host),
             rediskeys.tenant_webhooks(tenant),
+            rediskeys.SESSIONS,
+            rediskeys.METRICS_JOBS,
+            rediskeys.recent_jobs(recent_slot()),
+            rediskeys.METRICS_PHASES,
             job.model_dump_json(),
             job.status,
             self.ttl,
             job.id,
             hold.lease,
             hold.slot,
+            job_outcome(job),
+            RECENT_TTL,
+            *phase_observations(phases or []),
         )
         hold.lease = hold.slot = ""
         return webhooks
@@ -378,30 +413,57 @@ return '0'
 """
 )
 
-# KEYS: destination slots, job, unfinished jobs
+# KEYS: destination slots, job, unfinished jobs, sessions in flight
 # ARGV: now, slot limit, slot lifetime (s), slot token, doc, job id
+# Answers 0 (the host is full), 1 (begun) or 2 (begun, and a client watches the job).
 _BEGIN_ATTEMPT = """
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[4])
 redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[3])) + 1)
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+redis.call('ZADD', KEYS[4], now + tonumber(ARGV[3]), ARGV[4])
 redis.call('HSET', KEYS[2], 'doc', ARGV[5])
 redis.call('ZADD', KEYS[3], now, ARGV[6])
+if redis.call('HEXISTS', KEYS[2], 'watched') == 1 then return 2 end
 return 1
 """
 
-# KEYS: job, done stream, unfinished jobs, lease, destination slots, tenant's webhooks
-# ARGV: doc, status, ttl, job id, lease token, slot token ("" when none)
-_FINISH = """
+# KEYS: job, unfinished jobs, phase histogram
+# ARGV: doc, now, job id, then the attempt's phase observations
+_SAVE = (
+    OBSERVE_PHASES
+    + """
+redis.call('HSET', KEYS[1], 'doc', ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+observe_phases(KEYS[3], 4)
+"""
+)
+
+# KEYS: job, done stream, unfinished jobs, lease, destination slots, tenant's webhooks,
+#       sessions in flight, jobs ended (totals), jobs ended (this slot), phase histogram
+# ARGV: doc, status, ttl, job id, lease token, slot token ("" when none), "outcome category",
+#       the slot's lifetime (s), then the last attempt's phase observations
+_FINISH = (
+    OBSERVE_PHASES
+    + """
 redis.call('HSET', KEYS[1], 'doc', ARGV[1])
 redis.call('HDEL', KEYS[1], 'secret', 'accepted')
 redis.call('ZREM', KEYS[3], ARGV[4])
 redis.call('XADD', KEYS[2], 'MAXLEN', '1', '*', 'status', ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 if ARGV[5] ~= '' and redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
-if ARGV[6] ~= '' then redis.call('ZREM', KEYS[5], ARGV[6]) end
+if ARGV[6] ~= '' then
+  redis.call('ZREM', KEYS[5], ARGV[6])
+  redis.call('ZREM', KEYS[7], ARGV[6])
+end
+redis.call('HINCRBY', KEYS[8], ARGV[7], 1)
+redis.call('HINCRBY', KEYS[9], ARGV[7], 1)
+redis.call('EXPIRE', KEYS[9], ARGV[8])
+observe_phases(KEYS[10], 9)
 local webhooks = redis.call('ZRANGE', KEYS[6], 0, -1)
 if #webhooks > 0 then redis.call('HSET', KEYS[1], 'notify', '1') end
 return webhooks
 """
+)

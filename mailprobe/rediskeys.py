@@ -1,7 +1,9 @@
 """Every Redis key mailprobe uses, in one place. All start with "mailprobe:".
 
-- mailprobe:job:{id}               hash: tenant, doc (the Job as JSON), secret (encrypted)
+- mailprobe:job:{id}               hash: tenant, doc (the Job as JSON), secret (encrypted),
+                                   watched (set once a client follows its events)
 - mailprobe:job:{id}:done          stream: one entry once the job has ended (long polls wait on it)
+- mailprobe:job:{id}:events        stream: the phases a watched job completed (Server-Sent Events)
 - mailprobe:job:{id}:lease         string: the token of the worker running an attempt (expires)
 - mailprobe:jobs:unfinished        sorted set: unfinished job id -> time of its last progress
 - mailprobe:idempotency:{tenant}:{sha256 of the key}  hash: body hash, job id (24 h)
@@ -19,10 +21,21 @@
 - mailprobe:destination:{host}     sorted set: SMTP sessions in progress -> when each expires
 - mailprobe:apikey:{sha256}        hash: tenant, permissions, createdAt, revokedAt
 - mailprobe:workers                sorted set: worker name -> last heartbeat (unix seconds)
-The Celery queue itself is the list "mailprobe.smtp" (kombu's naming).
+- mailprobe:sessions               sorted set: SMTP sessions in progress -> when each expires
+- mailprobe:watch                  pub/sub channel: ids of jobs a client has started to watch
+- mailprobe:metrics:jobs           hash: "outcome category" -> jobs ended (deployment totals)
+- mailprobe:metrics:phases         hash: "phase bucket" -> phases observed, "phase sum" -> seconds
+- mailprobe:metrics:webhooks       hash: outcome -> webhook delivery attempts
+- mailprobe:metrics:recent:{slot}  hash: "outcome category" -> jobs ended in a 5 s slot (expires)
+The Celery queues themselves are the lists "mailprobe.smtp" and "mailprobe.webhooks" (kombu's
+naming).
 """
 
 PREFIX = "mailprobe"
+
+SMTP_QUEUE = "mailprobe.smtp"
+WEBHOOK_QUEUE = "mailprobe.webhooks"
+QUEUES = (SMTP_QUEUE, WEBHOOK_QUEUE)
 
 
 def job(job_id: str) -> str:
@@ -86,8 +99,21 @@ def api_key(digest: str) -> str:
     return f"{PREFIX}:apikey:{digest}"
 
 
+def job_events(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:events"
+
+
+def recent_jobs(slot: int) -> str:
+    return f"{PREFIX}:metrics:recent:{slot}"
+
+
 WORKERS = f"{PREFIX}:workers"
 UNFINISHED_JOBS = f"{PREFIX}:jobs:unfinished"
 SWEEPER = f"{PREFIX}:sweeper"
 WEBHOOKS_SCHEDULED = f"{PREFIX}:webhooks:scheduled"
 WEBHOOK_DISPATCHER = f"{PREFIX}:webhooks:dispatcher"
+SESSIONS = f"{PREFIX}:sessions"
+WATCH_CHANNEL = f"{PREFIX}:watch"
+METRICS_JOBS = f"{PREFIX}:metrics:jobs"
+METRICS_PHASES = f"{PREFIX}:metrics:phases"
+METRICS_WEBHOOKS = f"{PREFIX}:metrics:webhooks"

@@ -6,6 +6,7 @@ The README's Configuration table documents every field; keep the two in step.
 from __future__ import annotations
 
 import ipaddress
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -105,6 +106,14 @@ class Settings(BaseSettings):
     # Longest Prefer: wait=N honoured, seconds.
     max_wait: int = Field(30, ge=0, le=300)
 
+    # Logs: one JSON object a line (for a log shipper), or text for a person (`mailprobe dev`
+    # sets text for the processes it starts).
+    log_format: Literal["json", "text"] = "json"
+    # Where the API's gunicorn workers keep their HTTP metrics, so that /metrics adds them up
+    # (prometheus-client's multiprocess mode); `mailprobe serve` empties it at start.
+    # Default: mailprobe-metrics-<port> in the system's temporary directory.
+    metrics_dir: Path | None = None
+
     _split_lists = field_validator(
         "encryption_keys",
         "cors_origins",
@@ -146,6 +155,12 @@ class Settings(BaseSettings):
     @property
     def port_set(self) -> frozenset[int]:
         return parse_ports(self.allowed_ports)
+
+    @property
+    def metrics_path(self) -> Path:
+        if self.metrics_dir is not None:
+            return self.metrics_dir
+        return Path(tempfile.gettempdir()) / f"mailprobe-metrics-{self.port}"
 
 
 @lru_cache(maxsize=1)

@@ -137,11 +137,13 @@ class WebhookStore:
     # -- the delivery log
 
     def record(self, webhook_id: str, delivery: Delivery) -> None:
+        """Log the attempt and count it in the deployment's totals (mailprobe.metrics)."""
         name = rediskeys.webhook_deliveries(webhook_id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.lpush(name, delivery.model_dump_json())
         pipe.ltrim(name, 0, DELIVERY_LOG_LENGTH - 1)
         pipe.expire(name, self.ttl)
+        pipe.hincrby(rediskeys.METRICS_WEBHOOKS, delivery.outcome, 1)
         pipe.execute()
 
     def deliveries(self, webhook_id: str, limit: int = 100) -> list[Delivery]:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
 
+from celery import Celery
+from celery.signals import setup_logging
+
+from mailprobe import rediskeys
+from mailprobe.logs import configure_logging
 from mailprobe.settings import Settings, get_settings
 
-SMTP_QUEUE = "mailprobe.smtp"
+SMTP_QUEUE = rediskeys.SMTP_QUEUE
 RUN_SMTP_TEST = "mailprobe.run_smtp_test"
-WEBHOOK_QUEUE = "mailprobe.webhooks"
+WEBHOOK_QUEUE = rediskeys.WEBHOOK_QUEUE
 DELIVER_WEBHOOK = "mailprobe.deliver_webhook"
 
 
@@ -54,3 +59,9 @@ def create_celery(settings: Settings) -> Celery:
 
 
 celery_app = create_celery(get_settings())
+
+
+@setup_logging.connect
+def _configure_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """The worker logs in MAILPROBE_LOG_FORMAT (connected, this replaces Celery's set-up)."""
+    configure_logging(get_settings().log_format, loglevel or "INFO")

@@ -132,6 +132,7 @@ def probe_smtp(
     *,
     reference: str,
     on_accepted: Callable[[Report], None] | None = None,
+    on_phase: Callable[[PhaseReport], None] | None = None,
 ) -> Report:
     """Run one SMTP session for `request` and report it.
 
@@ -139,8 +140,11 @@ def probe_smtp(
     the report so far as soon as the server accepts the message (250 after DATA), before
     QUIT: from then on the message must never be sent again. It shares parts with the
     running session's report, so the callback must store it, not keep it.
+
+    `on_phase` is called with each phase as it ends, ok or not, for live progress; it must
+    not raise (a failure to show progress is no failure of the session).
     """
-    return _Session(request, options, reference, on_accepted).run()
+    return _Session(request, options, reference, on_accepted, on_phase).run()
 
 
 class _Session:
@@ -150,11 +154,13 @@ class _Session:
         options: ProbeOptions,
         reference: str,
         on_accepted: Callable[[Report], None] | None,
+        on_phase: Callable[[PhaseReport], None] | None,
     ) -> None:
         self.request = request
         self.options = options
         self.reference = reference
         self.on_accepted = on_accepted
+        self.on_phase = on_phase
         self.host, self.port = request.host_name, request.port
         self.deadline = Deadline(options.session_deadline)
         self.transcript = Transcript()
@@ -195,16 +201,15 @@ class _Session:
 
     def _record(self, name: PhaseName, ok: bool, started: float) -> None:
         reply = self.last_reply
-        self.report.phases.append(
-            PhaseReport(
-                name=name,
-                ok=ok,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                reply=Reply(code=reply.code, text=self.transcript.scrub(reply.text))
-                if reply
-                else None,
-            )
+        phase = PhaseReport(
+            name=name,
+            ok=ok,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            reply=Reply(code=reply.code, text=self.transcript.scrub(reply.text)) if reply else None,
         )
+        self.report.phases.append(phase)
+        if self.on_phase is not None:
+            self.on_phase(phase)
 
     def _classify(self, phase: PhaseName, exc: Exception) -> tuple[ProbeError, bool]:
         def error(

@@ -25,27 +25,33 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 from celery import Task
 
 from mailprobe.crypto import DecryptionError, SecretBox
 from mailprobe.jobs import Hold, JobStore, StoredJob
+from mailprobe.logs import get_logger
 from mailprobe.models import (
     Attempt,
     Job,
     JobStatus,
+    PhaseReport,
     ProbeError,
     Report,
     split_host_port,
     utcnow,
 )
+from mailprobe.progress import ProgressStore
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import Settings, get_settings
 from worker.app import RUN_SMTP_TEST, SMTP_QUEUE, celery_app
 from worker.probe import ProbeOptions, probe_smtp
+from worker.progress import PhaseFeed, Watchers
 
 log = logging.getLogger("mailprobe.worker")
+job_log = get_logger("mailprobe.jobs")
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,8 @@ class Runtime:
     jobs: JobStore
     box: SecretBox
     options: ProbeOptions
+    progress: ProgressStore
+    watchers: Watchers
 
 
 @lru_cache(maxsize=1)
@@ -67,6 +75,8 @@ def runtime() -> Runtime:
         jobs=JobStore(client, settings.result_ttl),
         box=SecretBox(s.get_secret_value() for s in settings.encryption_keys),
         options=ProbeOptions.from_settings(settings),
+        progress=ProgressStore(client, settings.result_ttl),
+        watchers=Watchers(client, settings.smtp_session_deadline + 60),
     )
 
 
@@ -159,31 +169,36 @@ def _attempt(rt: Runtime, stored: StoredJob, hold: Hold, number: int) -> Again |
         _end(rt, stored, hold, "failed")
         return None
 
+    rt.watchers.listen()
+    feed = PhaseFeed(
+        rt.progress, rt.watchers, job.id, number, watched=stored.watched or hold.watched
+    )
     try:
         report = probe_smtp(
             request,
             rt.options,
             reference=job.id,
             on_accepted=lambda partial: rt.jobs.mark_accepted(job.id, partial),
+            on_phase=feed,
         )
     except BaseException:
         # A bug or the hard time limit: the job must still end, not stay "running".
         log.exception("job %s: the probe raised", job.id)
         error = ProbeError(category="internal", phase="resolve", message="internal error")
         _close(attempt, "failed", error)
-        _end(rt, stored, hold, "failed")
+        _end(rt, stored, hold, "failed", feed.phases)
         raise
 
     job.result = report
     if report.ok:
         _close(attempt, "succeeded", None)
-        _end(rt, stored, hold, "succeeded")
+        _end(rt, stored, hold, "succeeded", report.phases)
         return None
     assert report.error is not None
     if report.error.retryable and number < job.attempt_limit(rt.settings.max_attempts):
         _close(attempt, "retrying", report.error)
         job.status = "retrying"
-        rt.jobs.save(job)
+        rt.jobs.save(job, report.phases)
         delay = backoff(number, rt.settings)
         log.info(
             "job %s: attempt %d failed (%s in %s), retrying in %.1fs",
@@ -195,7 +210,7 @@ def _attempt(rt: Runtime, stored: StoredJob, hold: Hold, number: int) -> Again |
         )
         return Again(delay, number + 1)
     _close(attempt, "failed", report.error)
-    _end(rt, stored, hold, "failed")
+    _end(rt, stored, hold, "failed", report.phases)
     return None
 
 
@@ -223,10 +238,17 @@ def _end_accepted(rt: Runtime, stored: StoredJob, hold: Hold, accepted: Report) 
     job.result = accepted
     job.attempts[-1].outcome = "succeeded"
     job.attempts[-1].error = None
-    _end(rt, stored, hold, "succeeded")
+    _end(rt, stored, hold, "succeeded", accepted.phases)
 
 
-def _end(rt: Runtime, stored: StoredJob, hold: Hold, status: JobStatus) -> None:
+def _end(
+    rt: Runtime,
+    stored: StoredJob,
+    hold: Hold,
+    status: JobStatus,
+    phases: list[PhaseReport] | None = None,
+) -> None:
+    """End the job; `phases` are those of the attempt this task ran (counted once, here)."""
     job = stored.job
     job.status = status
     job.finished_at = utcnow()
@@ -235,16 +257,30 @@ def _end(rt: Runtime, stored: StoredJob, hold: Hold, status: JobStatus) -> None:
         job.result = Report(
             host=host.strip("[]"), port=int(port or 0), error=job.attempts[-1].error
         )
-    webhooks = rt.jobs.finish(job, stored.tenant, hold)
+    webhooks = rt.jobs.finish(job, stored.tenant, hold, phases)
     if webhooks:
         _notify(job.id, stored.tenant, webhooks)
+    _log_end(job, stored.tenant)
+
+
+def _log_end(job: Job, tenant: str) -> None:
+    """The job's one line at its end: who, where, how it went (never a secret)."""
     error = job.result.error if job.result else None
-    log.info(
-        "job %s: %s after %d attempt(s)%s",
-        job.id,
-        status,
-        len(job.attempts),
-        f" ({error.category} in {error.phase})" if error else "",
+    host, port = split_host_port(str(job.request["host"]))
+    duration = datetime.fromisoformat(job.finished_at or "") - datetime.fromisoformat(
+        job.created_at
+    )
+    job_log.info(
+        "job ended",
+        job_id=job.id,
+        tenant=tenant,
+        host=host,
+        port=port,
+        attempts=len(job.attempts),
+        outcome=job.status,
+        category=error.category if error and job.status == "failed" else None,
+        phase=error.phase if error and job.status == "failed" else None,
+        duration_ms=round(duration.total_seconds() * 1000, 1),
     )
 
 

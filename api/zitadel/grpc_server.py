@@ -28,6 +28,7 @@ from api.zitadel import answer
 from api.zitadel.methods import METHODS, SERVICE, Method, start
 from api.zitadel.status import DETAILS_TRAILER, status_proto
 from api.zitadel.waiter import JobEndWaiter
+from mailprobe.logs import configure_logging
 from mailprobe.models import Job
 from mailprobe.settings import Settings, get_settings
 
@@ -129,8 +130,9 @@ async def serve(settings: Settings, *, port: int | None = None) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(serve(get_settings()))
+    settings = get_settings()
+    configure_logging(settings.log_format)
+    asyncio.run(serve(settings))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ by D seconds. A session is 7 replies (banner, EHLO, MAIL, RCPT, DATA, end of dat
 it cannot take less than 7·D: a worker with S sessions in flight can at best end S / (7·D)
 tests per second — the I/O limit. Printed per pool: tests per second (first session to last
 message), the sessions in flight at the peak (counted by the sink), throughput as a share of
-the I/O limit at that peak, the worker's CPU time and peak RSS; then gevent's throughput as
+the I/O limit at that peak, the worker's CPU time and peak RSS, and what each test cost Redis
+while the worker ran: client reads (Redis's `total_reads_processed`: about one per round
+trip, a pipeline or a script being one) and commands (those run inside scripts included);
+then gevent's throughput as
 a multiple of prefork's at the machine's core count (Celery's default). Prefork runs fewer
 tests (at 2 sessions per 0.7 s, 2,000 would take 12 minutes); its rate is steady from the
 first test.
@@ -42,6 +45,10 @@ from tests.support import start_redis, wait_for
 REPLIES_PER_SESSION = 7
 
 
+def _per_test(after: dict[str, int], before: dict[str, int], field: str, tests: int) -> float:
+    return (int(after[field]) - int(before[field])) / tests
+
+
 def run(
     pool: str, concurrency: int, tests: int, sink: DelaySink, base_url: str, env: dict[str, str]
 ) -> dict[str, float]:
@@ -53,6 +60,7 @@ def run(
     # The queue is full before the worker starts: what is measured is the worker, from its
     # first SMTP session to its last accepted message.
     sink.reset()
+    stats_before = client.info("stats")
     worker = start_worker(env, pool, concurrency, log)
     try:
         cpu_before = tree_cpu_seconds(worker.pid)
@@ -73,6 +81,7 @@ def run(
 
         wait_for(ended, 1800, f"{tests} tests on {pool}")
         cpu = tree_cpu_seconds(worker.pid) - cpu_before
+        stats = client.info("stats")
         done.set()
         sampler.join()
         elapsed = sink.last_at - sink.first_at
@@ -84,6 +93,8 @@ def run(
             "duplicates": sink.duplicates,
             "cpu": cpu,
             "rss_mib": max(peak_rss) / 1024,
+            "reads": _per_test(stats, stats_before, "total_reads_processed", tests),
+            "commands": _per_test(stats, stats_before, "total_commands_processed", tests),
         }
     finally:
         stop(worker)
@@ -112,9 +123,9 @@ def main() -> None:
         )
         print(
             "| pool | concurrency | tests | seconds | tests/s | peak in flight | I/O limit at peak "
-            "| % of limit | worker CPU s | peak RSS MiB |"
+            "| % of limit | worker CPU s | peak RSS MiB | Redis reads/test | Redis commands/test |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         rates: dict[str, float] = {}
         try:
             for spec in args.pools.split(","):
@@ -127,7 +138,8 @@ def main() -> None:
                     f"| {pool} | {concurrency} | {tests} | {result['seconds']:.1f} "
                     f"| {result['rate']:.0f} | {result['peak']:.0f} | {limit:.0f}/s "
                     f"| {100 * result['rate'] / limit:.0f}% "
-                    f"| {result['cpu']:.1f} | {result['rss_mib']:.0f} |",
+                    f"| {result['cpu']:.1f} | {result['rss_mib']:.0f} "
+                    f"| {result['reads']:.1f} | {result['commands']:.1f} |",
                     flush=True,
                 )
                 assert result["delivered"] == tests, result
