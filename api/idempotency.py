@@ -2,6 +2,8 @@
 
 A key is claimed in Redis before the job is created (HSETNX, so of concurrent duplicates one
 wins); the claim remembers a hash of the request and, once created, the job's id, for 24 h.
+The claim and its expiry are one atomic step: a claim without an expiry would answer 409
+for ever.
 """
 
 from __future__ import annotations
@@ -45,8 +47,7 @@ def idempotent(
         request.method.encode() + b" " + request.path.encode() + b"\n" + request.get_data()
     ).hexdigest()
 
-    if svc.redis.hsetnx(name, "request", fingerprint):
-        svc.redis.expire(name, KEPT_SECONDS)
+    if svc.redis.eval(_CLAIM, 1, name, fingerprint, KEPT_SECONDS):
         try:
             result = create()
         except BaseException:
@@ -68,3 +69,10 @@ def idempotent(
     if earlier is None:
         raise not_found()
     return earlier, True
+
+
+# KEYS: the claim; ARGV: the request's fingerprint, seconds to keep the claim
+_CLAIM = (
+    "if redis.call('HSETNX', KEYS[1], 'request', ARGV[1]) == 1 then "
+    "redis.call('EXPIRE', KEYS[1], ARGV[2]) return 1 end return 0"
+)

@@ -78,3 +78,27 @@ def test_a_malformed_key_is_rejected(service: Service) -> None:
     assert response.status_code == 400
     assert response.json()["details"][0]["fieldViolations"][0]["field"] == "Idempotency-Key"
     assert client.get("/email/smtp/_test").json()["jobs"] == []
+
+
+def test_a_claim_and_its_expiry_are_one_atomic_step(service: Service) -> None:
+    """A claim left without an expiry (a crash or a failover between two commands) would
+    answer 409 for ever: the claim is made with its expiry in one script."""
+    client = service.client(service.key(tenant="t-idem-atomic"))
+    with service.redis.client().monitor() as monitor:
+        response = client.post(
+            "/email/smtp/_test",
+            json=probe_body("127.0.0.1:9"),
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert response.status_code == 202
+        claim: dict[str, dict[str, str]] = {}
+        while len(claim) < 2:
+            seen = monitor.next_command()
+            name = seen["command"].split()[0].upper()
+            if name in ("HSETNX", "EXPIRE") and ":idempotency:" in seen["command"]:
+                claim[name] = seen
+    # Both ran inside one script (MONITOR marks a script's commands "lua"): no window
+    # between them in which the claim has no expiry.
+    assert {seen["client_type"] for seen in claim.values()} == {"lua"}
+    key = claim["HSETNX"]["command"].split()[1]
+    assert 0 < service.redis.client().ttl(key) <= 24 * 3600
