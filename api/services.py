@@ -35,8 +35,9 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
-    # Imported here so the API uses the one Celery app the worker runs, configured alike.
-    from worker.app import celery_app
+    # The Celery app comes from the same settings as the stores: a job stored in one Redis
+    # must be queued in that Redis, not in one the environment names.
+    from worker.app import create_celery
 
     client = get_redis(settings.redis_url)
     # Built at start-up: a missing or malformed key stops the process here, not mid-request.
@@ -51,7 +52,7 @@ def build_services(settings: Settings) -> Services:
         policy=DestinationPolicy.from_settings(settings),
         rate_limit=RateLimit(settings.rate_limit, settings.rate_burst),
         box=box,
-        celery=celery_app,
+        celery=create_celery(settings),
     )
 
 

@@ -25,7 +25,7 @@ from mailprobe.apikeys import PERMISSIONS, ApiKeyStore
 from mailprobe.settings import Settings
 from tests.conftest import ApiClient, Service, probe_body, running_service, secret
 from tests.smtp_servers import RawServer, free_port, start_smtp_server
-from tests.support import RedisServer
+from tests.support import RedisServer, start_redis
 
 
 @pytest.fixture(scope="module")
@@ -239,3 +239,30 @@ def test_credentials_a_server_echoes_back_are_redacted(
     assert job["result"]["error"]["smtpCode"] == 535
     assert password not in text
     assert "<redacted>" in job["result"]["error"]["message"]
+
+
+def test_the_api_queues_in_the_redis_its_settings_name(
+    service_env: dict[str, str], tmp_path: Path
+) -> None:
+    """create_app(settings) stores the job and queues its task in the same Redis: the one the
+    settings name, whatever this process's environment says."""
+    other = start_redis(tmp_path)
+    try:
+        settings = Settings(
+            redis_url=other.url,
+            encryption_keys=[SecretStr(service_env["MAILPROBE_ENCRYPTION_KEYS"])],
+            allowed_networks=["127.0.0.0/8"],
+            allowed_ports=["1-65535"],
+        )
+        key = secret(ApiKeyStore(other.client()).create("t-two-redis", ["smtp.test"]))
+        app = create_app(settings).test_client()
+        answer = app.post(
+            "/email/smtp/_test",
+            json=probe_body("127.0.0.1:9"),
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert answer.status_code == 202
+        assert other.client().llen(rediskeys.SMTP_QUEUE) == 1  # no worker consumes there
+    finally:
+        other.process.terminate()
+        other.process.wait(timeout=10)
