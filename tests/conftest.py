@@ -15,6 +15,7 @@ import pytest
 import trustme
 
 from mailprobe.crypto import generate_key
+from tests.secret_scan import no_secret_leaks
 from tests.smtp_servers import free_port
 from tests.support import (
     LOGS,
@@ -34,6 +35,7 @@ __all__ = [
     "SECRETS_USED",
     "ApiClient",
     "Service",
+    "no_secret_leaks",
     "probe_body",
     "running_service",
     "secret",

@@ -84,7 +84,7 @@ def test_a_claim_and_its_expiry_are_one_atomic_step(service: Service) -> None:
     """A claim left without an expiry (a crash or a failover between two commands) would
     answer 409 for ever: the claim is made with its expiry in one script."""
     client = service.client(service.key(tenant="t-idem-atomic"))
-    with service.redis.client().monitor() as monitor:
+    with service.redis.client().monitor() as monitor:  # type: ignore[no-untyped-call]
         response = client.post(
             "/email/smtp/_test",
             json=probe_body("127.0.0.1:9"),
