@@ -95,6 +95,7 @@ def fresh_metrics_dir(path: Path) -> None:
 def serve(workers: int | None, with_grpc: bool) -> None:
     """Run the API under gunicorn, and Zitadel's native gRPC beside it."""
     settings = _settings()
+    _ports_free(settings, with_grpc)
     fresh_metrics_dir(settings.metrics_path)
     argv = gunicorn_argv(
         "api.wsgi:app", f"{settings.host}:{settings.port}", workers or settings.api_workers
@@ -102,6 +103,19 @@ def serve(workers: int | None, with_grpc: bool) -> None:
     if not with_grpc:
         os.execv(sys.executable, argv)
     sys.exit(supervise([argv, [sys.executable, "-m", "api.zitadel.grpc_server"]]))
+
+
+def _ports_free(settings: Settings, with_grpc: bool) -> None:
+    from mailprobe.ports import port_is_free
+
+    wanted = [("MAILPROBE_PORT", settings.port)]
+    if with_grpc:
+        wanted.append(("MAILPROBE_GRPC_PORT", settings.grpc_port))
+    for variable, port in wanted:
+        if not port_is_free(settings.host, port):
+            raise click.ClickException(
+                f"{settings.host}:{port} is in use by another program: set {variable}"
+            )
 
 
 def supervise(commands: list[list[str]]) -> int:

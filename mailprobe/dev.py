@@ -133,7 +133,10 @@ def run_dev(*, with_sink: bool) -> None:
             from mailprobe.sink import start_sink
 
             sink = start_sink()
-            click.echo("Demo SMTP sink: 127.0.0.1:2525 (prints what it receives)")
+            click.echo(f"Demo SMTP sink: 127.0.0.1:{sink.port} (prints what it receives)")
+            if sink.port not in settings.port_set:  # 2525 was taken: let the sink's through
+                ports = [*settings.allowed_ports, str(sink.port)]
+                os.environ["MAILPROBE_ALLOWED_PORTS"] = ",".join(ports)
         key = ApiKeyStore(redis.Redis.from_url(settings.redis_url, decode_responses=True)).create(
             "dev", list(PERMISSIONS)
         )
@@ -151,7 +154,8 @@ def run_dev(*, with_sink: bool) -> None:
             f"  curl -s {base_url}/email/smtp/_test -H 'Authorization: Bearer {key}' \\\n"
             "    -H 'Content-Type: application/json' -H 'Prefer: wait=10' \\\n"
             '    -d \'{"senderAddress":"me@example.com","senderName":"Me",'
-            '"host":"127.0.0.1:2525","receiverAddress":"you@example.com"}\'\n\n'
+            f'"host":"127.0.0.1:{sink.port if sink else 2525}",'
+            '"receiverAddress":"you@example.com"}\'\n\n'
             "Press Ctrl-C to stop.\n"
         )
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

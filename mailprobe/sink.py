@@ -8,6 +8,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from mailprobe.ports import free_port, port_is_free
+
 
 class _PrintingHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -21,6 +23,10 @@ class _PrintingHandler:
 
 
 def start_sink(host: str = "127.0.0.1", port: int = 2525) -> Controller:
+    """The sink on `port`, or on a free port when something (a local MTA, smtp4dev, another
+    project) listens there already: `controller.port` says which."""
+    if not port_is_free(host, port):
+        port = free_port(host)
     controller = Controller(_PrintingHandler(), hostname=host, port=port)
     controller.start()
     return controller

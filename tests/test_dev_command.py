@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -13,13 +15,20 @@ from pathlib import Path
 import redis
 import requests
 
+from mailprobe.crypto import generate_key
 from tests.conftest import ROOT, secret
 from tests.smtp_servers import free_port
-from tests.support import wait_for
+from tests.support import run_cli, wait_for
 
 
 def test_dev_starts_everything_and_a_first_test_reaches_the_demo_sink(tmp_path: Path) -> None:
     redis_port, api_port = free_port(), free_port()
+    # Something else (a local MTA, smtp4dev) listens on the demo sink's port 2525: dev takes
+    # another one and says which.
+    busy = socket.socket()
+    with contextlib.suppress(OSError):  # already taken by something else: all the same
+        busy.bind(("127.0.0.1", 2525))
+        busy.listen()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILPROBE_")}
     env.update(
         MAILPROBE_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",  # nothing answers there yet
@@ -46,6 +55,9 @@ def test_dev_starts_everything_and_a_first_test_reaches_the_demo_sink(tmp_path: 
         text = "".join(output)
         assert "started a local redis-server" in text
         key = secret(re.search(r"(mpk_[\w-]+)", text).group(1))  # type: ignore[union-attr]
+        sink = re.search(r"Demo SMTP sink: (127\.0\.0\.1:\d+)", text).group(1)  # type: ignore[union-attr]
+        assert sink != "127.0.0.1:2525"
+        assert f'"host":"{sink}"' in text  # the curl example uses it
         base_url = f"http://127.0.0.1:{api_port}"
         assert f"running at {base_url}" in text
 
@@ -55,7 +67,7 @@ def test_dev_starts_everything_and_a_first_test_reaches_the_demo_sink(tmp_path: 
             json={
                 "senderAddress": "me@example.com",
                 "senderName": "Me",
-                "host": "127.0.0.1:2525",
+                "host": sink,
                 "receiverAddress": "you@example.com",
             },
             timeout=30,
@@ -73,6 +85,7 @@ def test_dev_starts_everything_and_a_first_test_reaches_the_demo_sink(tmp_path: 
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
+        busy.close()
     # Everything it started has stopped with it, its Redis included.
     try:
         redis.Redis(port=redis_port, socket_connect_timeout=1).ping()
@@ -82,3 +95,20 @@ def test_dev_starts_everything_and_a_first_test_reaches_the_demo_sink(tmp_path: 
     assert not still_up
     if process.poll() is None:  # pragma: no cover - only on failure
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MAILPROBE_")}
+        env.update(
+            MAILPROBE_PORT=str(port),
+            MAILPROBE_ENCRYPTION_KEYS=secret(generate_key("busy")),
+        )
+        run = run_cli(env, "serve")
+    assert run.returncode == 1
+    assert run.stderr.strip() == (
+        f"Error: 127.0.0.1:{port} is in use by another program: set MAILPROBE_PORT"
+    )
