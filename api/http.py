@@ -12,7 +12,9 @@ from api.errors import ApiError, from_validation_error
 
 M = TypeVar("M", bound=BaseModel)
 
-_PREFER_WAIT = re.compile(r"(?:^|[,;]\s*)wait\s*=\s*\"?(\d{1,6})\"?\s*(?:[,;]|$)", re.IGNORECASE)
+_PREFER_WAIT = re.compile(
+    r"(?:^|[,;]\s*)wait\s*=\s*\"?([0-9]{1,6})\"?\s*(?:[,;]|\Z)", re.IGNORECASE
+)
 
 
 def parse_body(model: type[M]) -> M:

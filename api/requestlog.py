@@ -26,7 +26,7 @@ _GIVEN_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
 def _begin() -> None:
     given = request.headers.get(HEADER, "")
-    g.request_id = given if _GIVEN_ID.match(given) else uuid.uuid4().hex
+    g.request_id = given if _GIVEN_ID.fullmatch(given) else uuid.uuid4().hex
     g.request_started = time.perf_counter()
     clear_contextvars()
     bind_contextvars(request_id=g.request_id)

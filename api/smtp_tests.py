@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import get_args
 
 from flask import Blueprint, Response, g, request, url_for
@@ -33,6 +34,7 @@ bp = Blueprint("smtp_tests", __name__)
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 
 _STATUSES: tuple[str, ...] = get_args(JobStatus)
+_LIMIT = re.compile("[0-9]{1,3}")  # ASCII digits only: "١٢" is no limit
 
 
 def _job_location(job: Job) -> str:
@@ -153,7 +155,7 @@ def list_tests() -> Response:
     if status is not None and status not in _STATUSES:
         raise invalid("status", f"must be one of {', '.join(_STATUSES)}")
     limit_text = request.args.get("limit", "20")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+    if not _LIMIT.fullmatch(limit_text) or not 1 <= int(limit_text) <= 100:
         raise invalid("limit", "must be a whole number from 1 to 100")
     cursor = request.args.get("cursor") or None
     if cursor is not None and not is_id(cursor):

@@ -43,7 +43,7 @@ class SecretBox:
         self._current = ""
         for entry in entries:
             key_id, sep, material = entry.strip().partition(":")
-            if not sep or not _KEY_ID.match(key_id):
+            if not sep or not _KEY_ID.fullmatch(key_id):
                 raise KeyringError(
                     "MAILPROBE_ENCRYPTION_KEYS: each entry must be 'kid:base64key' "
                     "with a key id of letters, digits, '-' or '_'"

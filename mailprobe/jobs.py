@@ -34,7 +34,7 @@ _ID = re.compile(ID_PATTERN)
 
 
 def is_id(text: str) -> bool:
-    return bool(_ID.match(text))
+    return bool(_ID.fullmatch(text))
 
 
 def _ulid(value: int) -> str:

@@ -58,7 +58,7 @@ def split_host_port(value: str) -> tuple[str, int]:
             raise ValueError("a port is required (host:port)")
         if ":" in host:
             raise ValueError("an IPv6 address must be written as [addr]:port")
-        if not _HOSTNAME.match(host):
+        if not _HOSTNAME.fullmatch(host):
             raise ValueError("not a valid host name or IPv4 address")
     if not port_text.isascii() or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise ValueError("the port must be a number from 1 to 65535")
@@ -108,7 +108,24 @@ def _check_url(value: str, schemes: tuple[str, ...]) -> str:
         parsed.port  # noqa: B018 - raises for a bad port
     except ValueError:
         raise ValueError("the port must be a number from 1 to 65535") from None
+    _check_url_host(parsed.hostname)
     return value
+
+
+def _check_url_host(host: str) -> None:
+    """An IP address, or a name the resolver takes: the IDNA codec that getaddrinfo applies
+    refuses empty and over-long labels, and would otherwise fail later as a 500."""
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError("the host name has an empty or over-long label") from None
+    if not _HOSTNAME.fullmatch(ascii_host):
+        raise ValueError("not a valid host name")
 
 
 def _check_token_endpoint(value: str) -> str:

@@ -29,12 +29,12 @@ from mailprobe.models import PhaseReport
 
 # A job has at most a few phases per attempt and 20 attempts: the bound only guards Redis.
 MAX_EVENTS = 1000
-_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 
 def is_event_id(text: str) -> bool:
     """True for an id of the events stream (what Last-Event-ID may carry)."""
-    return bool(_STREAM_ID.match(text))
+    return bool(_STREAM_ID.fullmatch(text))
 
 
 class PhaseEvent(PhaseReport):

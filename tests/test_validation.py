@@ -59,6 +59,8 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("bare IPv6", {"host": "2001:db8::1:25"}, "host", "[addr]:port"),
     ("bad IPv6 in brackets", {"host": "[2001:db8::zz]:25"}, "host", "IPv6"),
     ("host with space", {"host": "smtp example.com:25"}, "host", "host name"),
+    # Python's `$` matches before a final newline: patterns must match the whole text.
+    ("host with a trailing newline", {"host": "127.0.0.1\n:2525"}, "host", "host name"),
     ("host not a string", {"host": 25}, "host", "string"),
     ("long user", {"user": "u" * 201}, "user", "at most 200"),
     ("user with LF", {"user": "a\nb"}, "user", "control"),
@@ -174,9 +176,22 @@ def test_a_rejected_password_is_never_echoed(tenant_client: ApiClient) -> None:
         ("limit=101", "limit"),
         ("limit=x", "limit"),
         ("cursor=abc", "cursor"),
+        ("limit=%D9%A1%D9%A2", "limit"),  # Arabic-Indic digits: not 12
+        ("cursor=" + "0" * 26 + "%0A", "cursor"),  # an id with a trailing newline
     ],
 )
 def test_listing_parameters(tenant_client: ApiClient, query: str, field: str) -> None:
     response = tenant_client.get(f"/email/smtp/_test?{query}")
     assert response.status_code == 400
     assert list(_violations(response)) == [field]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://a..b/", "https://.a/", f"https://{'a' * 64}.example/", "https://ex ample.com/"],
+)
+def test_webhook_urls_whose_host_cannot_be_a_name(service: Service, url: str) -> None:
+    client = service.client(service.key(tenant="t-validation-webhooks"))
+    response = client.post("/webhooks", json={"url": url, "events": ["smtp_test.completed"]})
+    assert response.status_code == 400, response.text
+    assert list(_violations(response)) == ["url"]

@@ -35,14 +35,14 @@ _BY_CATEGORY: dict[str, tuple[int, int]] = {
 }
 _OTHERWISE = (FAILED_PRECONDITION, 400)  # tls, auth, *_rejected, protocol, internal
 
-_GRPC_TIMEOUT = re.compile(r"^(\d{1,8})([HMSmun])$")
+_GRPC_TIMEOUT = re.compile(r"([0-9]{1,8})([HMSmun])")
 _UNIT_SECONDS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 
 
 def parse_grpc_timeout(value: str | None) -> float | None:
     """Seconds of a `grpc-timeout` header (gRPC-web, and grpc-gateway's JSON); None when
     absent or malformed (a malformed one is ignored, as gRPC servers do)."""
-    match = _GRPC_TIMEOUT.match(value.strip()) if value else None
+    match = _GRPC_TIMEOUT.fullmatch(value.strip()) if value else None
     if match is None:
         return None
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
