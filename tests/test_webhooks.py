@@ -6,6 +6,7 @@ ours. Test settings: retry schedule 0.3 s, 0.5 s, 1 s (four attempts in all), 2 
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -252,6 +253,37 @@ def test_a_hanging_receiver_times_out_and_is_retried(
     assert (log[0]["status"], log[0]["outcome"]) == (None, "retrying")
     assert "timeout" in log[0]["error"]
     assert (log[1]["status"], log[1]["outcome"]) == (200, "delivered")
+
+
+@pytest.fixture
+def dripping_receiver() -> Iterator[RawServer]:
+    """Answers a byte a second, for ever: each read comes within any per-read timeout."""
+
+    def drip(conn: socket.socket) -> None:
+        conn.recv(65536)
+        for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000:
+            conn.sendall(bytes([byte]))
+            time.sleep(1.0)  # the peer's pace, not the test's synchronisation
+
+    server = RawServer(drip)
+    yield server
+    server.stop()
+
+
+def test_a_dripping_receiver_is_cut_at_the_timeout_and_retried(
+    service: Service, dripping_receiver: RawServer, smtp: SmtpServer
+) -> None:
+    client = service.client(service.key(tenant="t-hooks-drip"))
+    created = _subscribe(client, f"http://{dripping_receiver.address}/hook")
+    job = client.run(probe_body(smtp.address))
+    assert job["status"] == "succeeded"
+    log = wait_for(lambda: (d := _deliveries(client, created["id"])) and len(d) >= 2 and d, 20)
+    first = log[0]
+    assert (first["status"], first["outcome"]) == (None, "retrying")
+    assert "timeout" in first["error"]
+    # The whole exchange is bounded by the 2 s timeout (MAILPROBE_WEBHOOK_TIMEOUT), not each read.
+    assert first["latencyMs"] <= 3000
+    client.request("DELETE", f"/webhooks/{created['id']}")
 
 
 def _seconds(start: str, end: str) -> float:

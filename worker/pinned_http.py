@@ -4,13 +4,19 @@ The URL's host is resolved once, every address is checked against the destinatio
 and the request goes to the first checked address, while TLS still verifies the host name:
 a DNS answer that changes between the check and the connection changes nothing. Redirects
 are never followed.
+
+`timeout` bounds the whole exchange — connect, TLS, request and response — not each socket
+read: a peer that drips a byte a second would reset a per-read timeout for ever.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import ssl
+import threading
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -97,6 +103,11 @@ def post(
         if parts.scheme == "https"
         else _PinnedHTTPConnection(host, port, addresses[0], timeout)
     )
+    # At the deadline the socket is shut from outside, whatever the exchange is waiting for.
+    deadline = threading.Timer(timeout, _shut, args=(connection,))
+    deadline.daemon = True
+    started = time.monotonic()
+    deadline.start()
     try:
         connection.request(
             "POST",
@@ -114,10 +125,20 @@ def post(
         raise HttpFailure(
             f"certificate not trusted: {exc.verify_message}", retryable=False
         ) from None
-    except TimeoutError:
-        raise HttpFailure("no answer before the timeout", retryable=True) from None
     except (OSError, http.client.HTTPException) as exc:
+        if isinstance(exc, TimeoutError) or time.monotonic() - started >= timeout:
+            raise HttpFailure(
+                f"no complete answer within the timeout ({timeout:g} s)", retryable=True
+            ) from None
         reason = getattr(exc, "strerror", None) or type(exc).__name__
         raise HttpFailure(f"connection failed: {reason}", retryable=True) from None
     finally:
+        deadline.cancel()
         connection.close()
+
+
+def _shut(connection: http.client.HTTPConnection) -> None:
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):  # already closed
+            sock.shutdown(socket.SHUT_RDWR)
