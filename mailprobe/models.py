@@ -99,6 +99,7 @@ def _secret_no_controls(value: SecretStr) -> SecretStr:
 
 
 def _check_url(value: str, schemes: tuple[str, ...]) -> str:
+    _no_controls(value)  # urlsplit drops tabs and newlines: the stored text would keep them
     parsed = urlsplit(value)
     if parsed.scheme not in schemes or not parsed.hostname:
         raise ValueError(f"must be a {' or '.join(f'{s}://' for s in schemes)} URL")

@@ -188,7 +188,14 @@ def test_listing_parameters(tenant_client: ApiClient, query: str, field: str) ->
 
 @pytest.mark.parametrize(
     "url",
-    ["https://a..b/", "https://.a/", f"https://{'a' * 64}.example/", "https://ex ample.com/"],
+    [
+        "https://a..b/",
+        "https://.a/",
+        f"https://{'a' * 64}.example/",
+        "https://ex ample.com/",
+        "https://example.com/\r\nX-Injected: 1",
+        "https://exam\tple.com/",
+    ],
 )
 def test_webhook_urls_whose_host_cannot_be_a_name(service: Service, url: str) -> None:
     client = service.client(service.key(tenant="t-validation-webhooks"))
