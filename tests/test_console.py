@@ -415,3 +415,60 @@ def test_providers_and_webhooks_add_list_test_and_deliver(
 
     console.wait(delivered, poll=0.3, what="the delivery in the log")
     assert console.unlabelled_controls() == []
+
+
+PARSERS = r'''
+const done = arguments[arguments.length - 1];
+const load = (name) => import(`/ui/static/js/${name}.js`);
+const modules = [load("events"), load("csv"), load("pages/batch")];
+Promise.all(modules).then(async ([events, csv, batch]) => {
+  // An event stream cut at awkward places: inside a CRLF, inside a JSON value.
+  const chunks = [": keep-alive\r", "\n\nid: 1-0\r", "\nevent: phase\ndata: {\"a\":",
+                  "1}\n\nevent: job\ndata: x\ndata: y\n\n", "data: never ended"];
+  const body = new ReadableStream({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(new TextEncoder().encode(chunk));
+      controller.close();
+    },
+  });
+  const seen = [];
+  for await (const event of events.eventStream(body)) seen.push(event);
+  let refused = null;
+  try {
+    batch.parseTests("senderAddress,colour\na@b.c,red");
+  } catch (error) {
+    refused = error.message;
+  }
+  done({
+    seen,
+    rows: csv.parseCsv('a,b\r\n"x, ""y""",\n"two\nlines",z\n'),
+    written: csv.toCsv(["h"], [["=1+1"], ["a,b"], ['say "hi"']]),
+    tests: batch.parseTests("sender_address,Host,TLS,password\nme@x.org, h:25 ,yes, pw \n,,,\n"),
+    json: batch.parseTests('{"tests": [{"host": "h:25"}]}'),
+    refused,
+  });
+}).catch((error) => done({ error: String(error) }));
+'''
+
+
+def test_the_stream_csv_and_batch_parsers_in_the_browser(console: Console) -> None:
+    console.open("/ui")  # the console's origin: its modules load without a key
+    found = console.driver.execute_async_script(PARSERS)
+    assert "error" not in found, found
+    # Comments skipped, the id kept for later events, multi-line data joined, and an event
+    # the stream never finished is not delivered.
+    assert found["seen"] == [
+        {"id": "1-0", "event": "phase", "data": '{"a":1}'},
+        {"id": "1-0", "event": "job", "data": "x\ny"},
+    ]
+    assert found["rows"] == [["a", "b"], ['x, "y"', ""], ["two\nlines", "z"]]
+    # A value a spreadsheet would run as a formula is written as text.
+    assert found["written"] == 'h\r\n\'=1+1\r\n"a,b"\r\n"say ""hi"""\r\n'
+    assert found["tests"] == [
+        {"senderAddress": "me@x.org", "host": "h:25", "tls": True, "password": " pw "}
+    ]
+    assert found["json"] == [{"host": "h:25"}]
+    assert found["refused"] == (
+        'Unknown column "colour": the columns are senderAddress, senderName, host, tls, '
+        "user, password, receiverAddress."
+    )
