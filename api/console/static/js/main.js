@@ -60,7 +60,7 @@ function keyPage(refusal) {
     required: true,
     autocomplete: "off",
     spellcheck: "false",
-    hint: "It starts with mpk_. `mailprobe dev` prints one; `mailprobe keys create` makes one.",
+    hint: "It starts with mpk_. The command mailprobe dev prints one; mailprobe keys create makes one.",
   });
   const form = h("form", { novalidate: true, class: "card" },
     h("div", { class: "fields" }, h("div", { class: "wide" }, key.element)),
