@@ -7,7 +7,7 @@ import logging
 from flask import Flask
 from flask_cors import CORS
 
-from api import events, metrics, providers, requestlog, service, smtp_tests, webhooks
+from api import console, events, metrics, providers, requestlog, service, smtp_tests, webhooks
 from api.errors import register_error_handlers
 from api.openapi import PREFIXES, blueprint_suffix
 from api.services import build_services
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
                 blueprint, url_prefix=prefix or None, name=f"{blueprint.name}{suffix}"
             )
     app.register_blueprint(grpc_web.bp)
+    app.register_blueprint(console.bp)  # the web console, at /ui only
     if settings.cors_origins:
         CORS(
             app,

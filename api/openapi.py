@@ -43,6 +43,7 @@ from mailprobe.models import (
 
 ADMIN_PREFIX = "/admin/v1"  # Zitadel's admin API base path
 PREFIXES = ("", ADMIN_PREFIX)
+CONSOLE = "/ui"  # the web console's pages (api/console), served at this path only
 
 
 def blueprint_suffix(prefix: str) -> str:
@@ -53,14 +54,18 @@ def blueprint_suffix(prefix: str) -> str:
 ADMIN_SUFFIX = blueprint_suffix(ADMIN_PREFIX)
 
 
+# A response's content: a model as JSON, other media types, or None for any JSON object.
+Content = type[BaseModel] | str | tuple[str, ...] | None
+
+
 @dataclass(frozen=True)
 class Operation:
     method: str
     path: str
     operation_id: str
     summary: str
-    # code -> (description, a model, a media type other than JSON, or None for any object)
-    responses: dict[int, tuple[str, type[BaseModel] | str | None]]
+    # code -> (description, a model, media types other than JSON, or None for any object)
+    responses: dict[int, tuple[str, Content]]
     body: type[BaseModel] | None = None
     permission: str | None = None
     parameters: list[dict[str, Any]] = field(default_factory=list)
@@ -376,6 +381,42 @@ OPERATIONS: list[Operation] = [
         "A browsable page of this document",
         responses={200: ("HTML", "text/html")},
     ),
+    *(
+        Operation(
+            "get",
+            f"{CONSOLE}{path}",
+            operation_id,
+            f"The web console: {what}",
+            parameters=parameters,
+            description="Every console URL answers the same page (no key needed to load it); "
+            "its script draws the page the URL names and calls this API with the key pasted "
+            "into it. Served at /ui only, with a Content-Security-Policy that allows this "
+            "origin alone and no inline script.",
+            responses={200: ("The console's HTML page", "text/html")},
+        )
+        for path, operation_id, what, parameters in (
+            ("", "consoleTest", "test a provider", []),
+            ("/batch", "consoleBatch", "an onboarding batch", []),
+            ("/jobs", "consoleJobs", "the tenant's jobs", []),
+            ("/jobs/{jobId}", "consoleJob", "one job", [_JOB_ID]),
+            ("/providers", "consoleProviders", "stored providers", []),
+            ("/webhooks", "consoleWebhooks", "webhook subscriptions", []),
+            ("/webhooks/{id}", "consoleWebhook", "a subscription's delivery log", [_WEBHOOK_ID]),
+        )
+    ),
+    Operation(
+        "get",
+        f"{CONSOLE}/static/{{filename}}",
+        "consoleStatic",
+        "The web console's scripts, style sheet and icon",
+        parameters=[
+            {"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}
+        ],
+        responses={
+            200: ("The file", ("text/javascript", "text/css", "image/svg+xml")),
+            404: ("No such file", Status),
+        },
+    ),
 ]
 
 _JOB_ID_HEADER = {
@@ -401,7 +442,7 @@ _SYNCHRONOUS = (
     "and, when retryable, a google.rpc.RetryInfo. A deadline (Grpc-Timeout, or the session "
     "deadline) that passes first answers 504 and the job goes on."
 )
-_SYNCHRONOUS_RESPONSES: dict[int, tuple[str, type[BaseModel] | str | None]] = {
+_SYNCHRONOUS_RESPONSES: dict[int, tuple[str, Content]] = {
     200: ("The test succeeded: an empty object", None),
     400: ("Invalid argument, or the test failed (code 9, FAILED_PRECONDITION)", Status),
     403: ("No permission, or the destination is refused by policy", Status),
@@ -458,15 +499,17 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def _json(model: type[BaseModel] | str | None) -> dict[str, Any]:
-    """A response's content: a model as JSON, any JSON object (None), or a media type."""
+def _json(model: Content) -> dict[str, Any]:
+    """A response's content: a model as JSON, any JSON object (None), or media types."""
     if isinstance(model, str):
-        return {model: {"schema": {"type": "string"}}}
+        model = (model,)
+    if isinstance(model, tuple):
+        return {media: {"schema": {"type": "string"}} for media in model}
     schema: dict[str, Any] = _ref(model) if model else {"type": "object"}
     return {"application/json": {"schema": schema}}
 
 
-def _response(code: int, text: str, model: type[BaseModel] | str | None) -> dict[str, Any]:
+def _response(code: int, text: str, model: Content) -> dict[str, Any]:
     if code == 204:
         return {"description": text}
     return {"description": text, "content": _json(model)}
@@ -526,7 +569,8 @@ def openapi_document() -> dict[str, Any]:
             "at the root and also under /admin/v1 (Zitadel's admin API base path), the same, "
             "except the two test routes: under /admin/v1 they answer synchronously, as "
             "Zitadel does (described below). Zitadel's AdminService is also served over "
-            "gRPC-web at /zitadel.admin.v1.AdminService/{method} and over native gRPC.",
+            "gRPC-web at /zitadel.admin.v1.AdminService/{method} and over native gRPC. "
+            "A web console for people is at /ui.",
         },
         "servers": [{"url": "/"}],
         "paths": paths,

@@ -145,12 +145,15 @@ def run_dev(*, with_sink: bool) -> None:
         children.append(subprocess.Popen([*command, "serve", "--workers", "1"]))
         base_url = f"http://{settings.host}:{settings.port}"
         _wait_ready(base_url, children)
+        demo = f"host 127.0.0.1:{sink.port}, no TLS, authentication None" if sink else "your server"
         click.echo(
             f"\nmailprobe is running at {base_url} (docs: {base_url}/docs)\n"
             f"Zitadel's AdminService over gRPC: {settings.host}:{settings.grpc_port} "
             "(gRPC-web and /admin/v1 on the URL above)\n"
             f"Development API key (tenant 'dev', every permission):\n  {key}\n\n"
-            "Send a first test to the demo sink:\n"
+            f"Open the console: {base_url}/ui\n"
+            f"  paste the key above when it asks, then test {demo}.\n\n"
+            "Or send a first test to the demo sink from a shell:\n"
             f"  curl -s {base_url}/email/smtp/_test -H 'Authorization: Bearer {key}' \\\n"
             "    -H 'Content-Type: application/json' -H 'Prefer: wait=10' \\\n"
             '    -d \'{"senderAddress":"me@example.com","senderName":"Me",'

@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
+from selenium.webdriver.chrome.webdriver import WebDriver
 
 from mailprobe.crypto import generate_key
+from tests.browser import start_chromium
 from tests.secret_scan import no_secret_leaks
 from tests.smtp_servers import free_port
 from tests.support import (
@@ -113,6 +116,15 @@ def service(
 ) -> Iterator[Service]:
     with running_service(service_env, redis_server, tmp_path_factory.mktemp("logs")) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WebDriver, Path]]:
+    """One headless Chromium for the session's console tests, and where its downloads go."""
+    downloads = tmp_path_factory.mktemp("downloads")
+    driver = start_chromium(downloads)
+    yield driver, downloads
+    driver.quit()
 
 
 @pytest.fixture

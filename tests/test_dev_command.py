@@ -14,14 +14,18 @@ from pathlib import Path
 
 import redis
 import requests
+from selenium.webdriver.chrome.webdriver import WebDriver
 
 from mailprobe.crypto import generate_key
+from tests.browser import Console
 from tests.conftest import ROOT, secret
 from tests.smtp_servers import free_port
 from tests.support import run_cli, wait_for
 
 
-def test_dev_starts_everything_and_a_first_test_reaches_the_demo_sink(tmp_path: Path) -> None:
+def test_dev_starts_everything_and_a_first_test_reaches_the_demo_sink(
+    tmp_path: Path, chromium: tuple[WebDriver, Path]
+) -> None:
     redis_port, api_port = free_port(), free_port()
     # Something else (a local MTA, smtp4dev) listens on the demo sink's port 2525: dev takes
     # another one and says which.
@@ -60,6 +64,22 @@ def test_dev_starts_everything_and_a_first_test_reaches_the_demo_sink(tmp_path: 
         assert f'"host":"{sink}"' in text  # the curl example uses it
         base_url = f"http://127.0.0.1:{api_port}"
         assert f"running at {base_url}" in text
+
+        # The console, as a newcomer uses it: the printed URL, the printed key, the demo sink.
+        assert f"Open the console: {base_url}/ui\n" in text
+        assert f"test host {sink}, no TLS, authentication None" in text
+        console = Console(chromium[0], base_url)
+        console.reset()
+        console.open("/ui")
+        console.type("API key", key)
+        console.click("Use this key")
+        console.type("Sender address", "me@example.com")
+        console.type("Sender name", "Me")
+        console.type("Host and port", sink)
+        console.type("Send the test message to", "you@example.com")
+        console.click("Test")
+        console.wait_for_text("The server accepted the test message.")
+        console.screenshot(tmp_path / "console.png")
 
         response = requests.post(
             f"{base_url}/email/smtp/_test",

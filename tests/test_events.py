@@ -3,10 +3,8 @@ server; a client that reconnects with Last-Event-ID misses nothing and sees noth
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -15,30 +13,8 @@ from httpx_sse import ServerSentEvent, connect_sse
 
 from mailprobe import rediskeys
 from tests.conftest import ApiClient, Service, probe_body
-from tests.smtp_servers import RecordingHandler, free_port, start_smtp_server
+from tests.smtp_servers import SlowHandler, free_port, start_smtp_server
 from tests.support import all_but
-
-DELAY = 0.4  # before each reply to MAIL, RCPT and DATA: the session takes over a second
-
-
-class SlowHandler(RecordingHandler):
-    async def handle_MAIL(
-        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
-        await asyncio.sleep(DELAY)
-        envelope.mail_from = address
-        envelope.mail_options.extend(options)
-        return "250 OK"
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
-        await asyncio.sleep(DELAY)
-        return await super().handle_RCPT(server, session, envelope, address, options)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        await asyncio.sleep(DELAY)
-        return await super().handle_DATA(server, session, envelope)
 
 
 @pytest.fixture

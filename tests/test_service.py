@@ -8,7 +8,7 @@ import requests
 from pydantic import SecretStr
 
 from api.app import create_app
-from api.openapi import openapi_document
+from api.openapi import CONSOLE, openapi_document
 from mailprobe.settings import Settings
 from tests.conftest import ApiClient, Service, probe_body
 from tests.smtp_servers import start_smtp_server
@@ -81,8 +81,13 @@ def test_openapi_describes_exactly_the_served_routes(service: Service) -> None:
     # differently there (synchronously, as Zitadel does), are described a second time.
     root = {(m, p) for m, p in routes if not p.startswith("/admin/v1/")}
     assert root == {(m, p) for m, p in documented if not p.startswith("/admin/v1/")}
-    grpc_web = ("post", "/zitadel.admin.v1.AdminService/{method}")  # served once, at its path
-    assert {(m, f"/admin/v1{p}") for m, p in root - {grpc_web}} == routes - root
+    # Served once, at their own paths: gRPC-web and the web console.
+    grpc_web = ("post", "/zitadel.admin.v1.AdminService/{method}")
+    console = {(m, p) for m, p in root if p == CONSOLE or p.startswith(f"{CONSOLE}/")}
+    assert {("get", "/ui"), ("get", "/ui/jobs/{jobId}"), ("get", "/ui/static/{filename}")} <= (
+        console
+    )
+    assert {(m, f"/admin/v1{p}") for m, p in root - {grpc_web} - console} == routes - root
     assert {(m, p) for m, p in documented if p.startswith("/admin/v1/")} == {
         ("post", "/admin/v1/email/smtp/_test"),
         ("post", "/admin/v1/email/smtp/{id}/_test"),
