@@ -1,12 +1,15 @@
-"""The destination guard at the door: a refused host or port is 403 before anything is queued.
+"""The destination guard at the door: a refused destination is 403 before anything is queued.
 
-The worker checks again when it resolves the host for the session (a name may change its
-address in between); this check spares a job that could never run, and a packet.
+Every destination a request names is checked here: the SMTP host, an XOAUTH2 token endpoint
+and a webhook URL. The worker checks again when it resolves each one for the session, the
+token request or the delivery (a name may change its address in between); this check spares
+a job that could never run, and a packet. mailprobe.destination decides, for both.
 """
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import g
@@ -14,19 +17,27 @@ from flask import g
 from api.errors import invalid, refused
 from api.services import services
 from mailprobe.destination import DestinationRefused, resolve
-from mailprobe.models import split_host_port
+from mailprobe.models import SmtpSettings, split_host_port
 
 
-def check_smtp_host(host_port: str) -> None:
-    """403 for a refused port or address. A name that does not resolve now is let through:
-    the worker resolves it again, retries a temporary failure, and reports the rest.
+def check_smtp_destinations(settings: SmtpSettings) -> None:
+    """403 for a refused SMTP host or port, or a refused XOAUTH2 token endpoint. A name that
+    does not resolve now is let through: the worker resolves it again, retries a temporary
+    failure, and reports the rest.
 
-    Verdicts are kept for the request, so a batch resolves each host once.
+    Verdicts are kept for the request, so a batch resolves each destination once.
     """
+    _check_once(f"smtp {settings.host}", lambda: _smtp_verdict(settings.host))
+    if settings.xoauth2 is not None:
+        endpoint = settings.xoauth2.token_endpoint
+        _check_once(f"token {endpoint}", lambda: _token_verdict(endpoint))
+
+
+def _check_once(key: str, verdict: Callable[[], str | None]) -> None:
     verdicts: dict[str, str | None] = g.setdefault("destination_verdicts", {})
-    if host_port not in verdicts:
-        verdicts[host_port] = _smtp_verdict(host_port)
-    refusal = verdicts[host_port]
+    if key not in verdicts:
+        verdicts[key] = verdict()
+    refusal = verdicts[key]
     if refusal is not None:
         raise refused(refusal)
 
@@ -45,15 +56,30 @@ def _smtp_verdict(host_port: str) -> str | None:
     return None
 
 
+def _token_verdict(url: str) -> str | None:
+    """Why the token endpoint is refused, or None (also when it does not resolve now)."""
+    try:
+        return _url_refusal(url)
+    except socket.gaierror:
+        return None
+
+
+def _url_refusal(url: str) -> str | None:
+    """Why the URL's host is refused, or None. Raises socket.gaierror as the resolver does."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        services().policy.check_all(resolve(parts.hostname or "", port))
+    except DestinationRefused as exc:
+        return str(exc)
+    return None
+
+
 def check_webhook_url(url: str) -> None:
     """403 for a URL whose host resolves to a refused address; 400 when it does not resolve."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
     try:
-        services().policy.check_all(
-            resolve(host, parts.port or (443 if parts.scheme == "https" else 80))
-        )
-    except DestinationRefused as exc:
-        raise refused(str(exc)) from None
+        refusal = _url_refusal(url)
     except socket.gaierror:
-        raise invalid("url", f"cannot resolve {host}") from None
+        raise invalid("url", f"cannot resolve {urlsplit(url).hostname}") from None
+    if refusal is not None:
+        raise refused(refusal)

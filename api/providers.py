@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from api.auth import current_principal, require
-from api.destinations import check_smtp_host
+from api.destinations import check_smtp_destinations
 from api.errors import not_found
 from api.http import json_response, parse_body
 from api.services import services
@@ -42,7 +42,7 @@ def _checked(provider_id: str) -> str:
 @require("smtp.write")
 def add_provider() -> Response:
     request = parse_body(ProviderRequest)
-    check_smtp_host(request.host)
+    check_smtp_destinations(request)
     stored = services().providers.create(current_principal().tenant, request)
     return json_response(ProviderAdded(id=stored.id, details=stored.details))
 
@@ -84,7 +84,7 @@ def search_providers() -> Response:
 @require("smtp.write")
 def update_provider(provider_id: str) -> Response:
     request = parse_body(ProviderRequest)
-    check_smtp_host(request.host)
+    check_smtp_destinations(request)
     tenant = current_principal().tenant
     return _found(services().providers.update(_checked(provider_id), tenant, request))
 

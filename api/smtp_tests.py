@@ -10,7 +10,7 @@ from flask import Blueprint, Response, request, url_for
 from pydantic import ValidationError
 
 from api.auth import current_principal, require
-from api.destinations import check_smtp_host
+from api.destinations import check_smtp_destinations
 from api.errors import FAILED_PRECONDITION, ApiError, from_validation_error, invalid, not_found
 from api.http import conditional_json, json_response, parse_body, prefer_wait
 from api.idempotency import idempotent
@@ -104,7 +104,7 @@ def _admitted(test: SmtpTestRequest) -> SmtpTestRequest:
                     code=FAILED_PRECONDITION,
                 )
             test = test.with_secrets({**provider.secrets(services().box), **test.secrets()})
-    check_smtp_host(test.host)
+    check_smtp_destinations(test)
     return test
 
 
