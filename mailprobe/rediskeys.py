@@ -19,7 +19,13 @@
 - mailprobe:destination:{host}     sorted set: SMTP sessions in progress -> when each expires
 - mailprobe:apikey:{sha256}        hash: tenant, permissions, createdAt, revokedAt
 - mailprobe:workers                sorted set: worker name -> last heartbeat (unix seconds)
-The Celery queue itself is the list "mailprobe.smtp" (kombu's naming).
+- mailprobe:workers:server         hash: worker name -> run_id of the Redis server its presence
+                                   connection is subscribed on (mailprobe.liveness)
+- mailprobe:worker:{name}:leases   set: ids of the jobs whose lease the worker holds
+- mailprobe:reaper                 string: lock of the worker handing back dead workers' jobs
+The pub/sub channel mailprobe:worker:{name}:presence has one subscriber while the worker's
+process lives (mailprobe.liveness). The Celery queue itself is the list "mailprobe.smtp"
+(kombu's naming).
 """
 
 PREFIX = "mailprobe"
@@ -81,7 +87,18 @@ def api_key(digest: str) -> str:
     return f"{PREFIX}:apikey:{digest}"
 
 
+def worker_presence(worker: str) -> str:
+    """A pub/sub channel, not a key: its subscriber is the worker's presence connection."""
+    return f"{PREFIX}:worker:{worker}:presence"
+
+
+def worker_leases(worker: str) -> str:
+    return f"{PREFIX}:worker:{worker}:leases"
+
+
 WORKERS = f"{PREFIX}:workers"
+WORKER_SERVERS = f"{PREFIX}:workers:server"
+REAPER = f"{PREFIX}:reaper"
 UNFINISHED_JOBS = f"{PREFIX}:jobs:unfinished"
 SWEEPER = f"{PREFIX}:sweeper"
 WEBHOOKS_SCHEDULED = f"{PREFIX}:webhooks:scheduled"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mailprobe import liveness
 from mailprobe.crypto import DecryptionError, KeyringError, SecretBox, generate_key
 from mailprobe.jobs import new_id
 from mailprobe.models import split_host_port
@@ -88,3 +89,28 @@ def test_transcript_redacts_every_known_secret() -> None:
 def test_enhanced_status_code() -> None:
     assert SMTPReply(550, ("5.1.1 no such user",)).enhanced_code == "5.1.1"
     assert SMTPReply(550, ("no such user",)).enhanced_code is None
+
+
+RUN_ID, OTHER_RUN_ID = "a" * 40, "b" * 40
+
+
+@pytest.mark.parametrize(
+    ("beat_age", "server", "subscribed", "dead"),
+    [
+        (None, RUN_ID, True, True),  # never beat, or forgotten
+        (0.2, RUN_ID, True, False),
+        (10.0, RUN_ID, True, False),  # stalled, but its connection stands
+        (16.0, RUN_ID, True, True),  # stale: its host is gone or cut off
+        (0.2, RUN_ID, False, False),  # its connection broke a moment ago: it will be back
+        (1.5, RUN_ID, False, True),  # its process ended
+        (5.0, OTHER_RUN_ID, False, False),  # Redis restarted or failed over since it subscribed
+        (16.0, OTHER_RUN_ID, False, True),
+    ],
+)
+def test_when_a_worker_is_dead(
+    beat_age: float | None, server: str, subscribed: bool, dead: bool
+) -> None:
+    now = 1_000_000.0
+    last = None if beat_age is None else now - beat_age
+    signs = liveness.Signs(last, server, subscribed, current_server=RUN_ID)
+    assert liveness.is_dead(signs, now) is dead
