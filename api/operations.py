@@ -13,13 +13,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from api.destinations import check_smtp_host
+from api.destinations import check_smtp_destinations
 from api.errors import FAILED_PRECONDITION, ApiError, not_found
 from api.services import Services
 from mailprobe.apikeys import Principal
 from mailprobe.jobs import is_id
 from mailprobe.limits import RateLimited
-from mailprobe.models import Details, Job, ProviderRequest, SmtpTestRequest, utcnow
+from mailprobe.models import (
+    Details,
+    Job,
+    ProviderRequest,
+    SmtpSettings,
+    SmtpTestRequest,
+    utcnow,
+)
 from mailprobe.providers import StaleSecret, StoredProvider
 from worker.app import RUN_SMTP_TEST, SMTP_QUEUE
 
@@ -39,8 +46,8 @@ class Call:
     def tenant(self) -> str:
         return self.principal.tenant
 
-    def check_smtp_host(self, host_port: str) -> None:
-        check_smtp_host(host_port, self.svc.policy, self.verdicts)
+    def check_destinations(self, settings: SmtpSettings) -> None:
+        check_smtp_destinations(settings, self.svc.policy, self.verdicts)
 
 
 # --- tests ------------------------------------------------------------------------------------
@@ -60,7 +67,7 @@ def admit(call: Call, test: SmtpTestRequest) -> SmtpTestRequest:
                     code=FAILED_PRECONDITION,
                 )
             test = test.with_secrets({**provider.secrets(call.svc.box), **test.secrets()})
-    call.check_smtp_host(test.host)
+    call.check_destinations(test)
     return test
 
 
@@ -146,12 +153,12 @@ def search_providers(
 
 
 def add_provider(call: Call, request: ProviderRequest) -> StoredProvider:
-    call.check_smtp_host(request.host)
+    call.check_destinations(request)
     return _fresh(lambda: call.svc.providers.create(call.tenant, request))
 
 
 def update_provider(call: Call, provider_id: str, request: ProviderRequest) -> Details:
-    call.check_smtp_host(request.host)
+    call.check_destinations(request)
     return _changed(
         _fresh(lambda: call.svc.providers.update(_known(provider_id), call.tenant, request))
     )

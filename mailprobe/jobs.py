@@ -110,6 +110,15 @@ class Hold:
     slot: str = ""
     watched: bool = False  # begin_attempt found that a client follows the job's events
 
+    @property
+    def worker(self) -> str:
+        """The worker holding the lease (its token is "worker random")."""
+        return lease_holder(self.lease)
+
+
+def lease_holder(token: str) -> str:
+    return token.split(" ", 1)[0]
+
 
 class JobStore:
     def __init__(self, client: redis.Redis, ttl: int) -> None:
@@ -239,21 +248,40 @@ class JobStore:
         """Take the job's lease and read the job, in one round trip; None when a living
         worker holds the lease (it is running an attempt of this job right now).
 
-        A lease held by a worker that stopped beating is taken over at once: its attempt
-        died with it.
+        A lease held by a dead worker (mailprobe.liveness) is taken over at once: its attempt
+        died with it. Each worker's leases are listed (rediskeys.worker_leases), so that the
+        jobs of a dead worker can be found and sent again (worker/maintenance.py).
         """
         name = rediskeys.job_lease(job_id)
         token = f"{worker} {os.urandom(8).hex()}"
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(name, token, nx=True, ex=seconds)
-        pipe.hmget(rediskeys.job(job_id), _FIELDS)
-        won, fields = pipe.execute()
+        won, *fields = self.redis.eval(
+            _START,
+            3,
+            name,
+            rediskeys.job(job_id),
+            rediskeys.worker_leases(worker),
+            token,
+            seconds,
+            job_id,
+            *_FIELDS,
+        )
         if won:
             return Hold(job_id, token), _stored(fields)
         holder = self.redis.get(name)
-        if holder is None or liveness.is_alive(self.redis, str(holder).split(" ")[0]):
+        if holder is None or liveness.is_alive(self.redis, lease_holder(str(holder))):
             return None
-        if not self.redis.eval(_TAKE_OVER, 1, name, str(holder), token, seconds):
+        taken = self.redis.eval(
+            _TAKE_OVER,
+            3,
+            name,
+            rediskeys.worker_leases(lease_holder(str(holder))),
+            rediskeys.worker_leases(worker),
+            str(holder),
+            token,
+            seconds,
+            job_id,
+        )
+        if not taken:
             return None
         return Hold(job_id, token), self.load(job_id)
 
@@ -262,12 +290,38 @@ class JobStore:
         if not hold.lease:
             return
         pipe = self.redis.pipeline(transaction=False)
-        pipe.eval(_RELEASE, 1, rediskeys.job_lease(hold.job_id), hold.lease)
+        pipe.eval(
+            _RELEASE,
+            2,
+            rediskeys.job_lease(hold.job_id),
+            rediskeys.worker_leases(hold.worker),
+            hold.lease,
+            hold.job_id,
+        )
         if hold.slot:
             pipe.zrem(rediskeys.destination(hold.host), hold.slot)
             pipe.zrem(rediskeys.SESSIONS, hold.slot)
         pipe.execute()
         hold.lease = hold.slot = ""
+
+    def held_by(self, worker: str) -> list[str]:
+        """The jobs whose lease `worker` holds now (not the ones it held and lost)."""
+        job_ids = [str(job_id) for job_id in self.redis.smembers(rediskeys.worker_leases(worker))]
+        if not job_ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.get(rediskeys.job_lease(job_id))
+        tokens = pipe.execute()
+        return [
+            job_id
+            for job_id, token in zip(job_ids, tokens, strict=True)
+            if token is not None and lease_holder(str(token)) == worker
+        ]
+
+    def forget_leases(self, worker: str) -> None:
+        """Drop a dead worker's list of leases, once its jobs have been sent again."""
+        self.redis.delete(rediskeys.worker_leases(worker))
 
     def begin_attempt(self, job: Job, hold: Hold, host: str, limit: int, seconds: int) -> bool:
         """Take one of the `limit` session slots of `host` and, with it, save the job (now
@@ -331,7 +385,7 @@ class JobStore:
         job.updated_at = utcnow()
         webhooks: list[str] = self.redis.eval(
             _FINISH,
-            10,
+            11,
             rediskeys.job(job.id),
             rediskeys.job_done(job.id),
             rediskeys.UNFINISHED_JOBS,
@@ -342,6 +396,7 @@ class JobStore:
             rediskeys.METRICS_JOBS,
             rediskeys.recent_jobs(recent_slot()),
             rediskeys.METRICS_PHASES,
+            rediskeys.worker_leases(hold.worker),
             job.model_dump_json(),
             job.status,
             self.ttl,
@@ -380,15 +435,30 @@ class JobStore:
         self.redis.zrem(rediskeys.UNFINISHED_JOBS, job_id)
 
 
+# KEYS: lease, job, the worker's leases; ARGV: token, seconds, job id, then the fields to read
+# Take the lease if it is free, list it among the worker's, and read the job.
+_START = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  redis.call('SADD', KEYS[3], ARGV[3])
+  return {1, unpack(redis.call('HMGET', KEYS[2], unpack(ARGV, 4)))}
+end
+return {0}
+"""
+# KEYS: lease, the dead worker's leases, ours; ARGV: dead worker's token, ours, seconds, job id
 # Take a dead worker's lease only if it is still that worker's.
-_TAKE_OVER = (
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-    "return redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end return false"
-)
+_TAKE_OVER = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+redis.call('SREM', KEYS[2], ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[4])
+return redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+"""
+# KEYS: lease, the worker's leases; ARGV: token, job id
 # Delete the lease only if it is still ours: it may have expired and been taken since.
-_RELEASE = (
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-)
+_RELEASE = """
+redis.call('SREM', KEYS[2], ARGV[2])
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 # KEYS: tenant's rate limit, tenant's jobs, unfinished jobs, then each new job
 # ARGV: now, rate interval (0: no limit), burst, cost, ttl, oldest id kept in the tenant's
 #       index, tenant, then each new job's id, doc and encrypted secrets
@@ -442,12 +512,14 @@ observe_phases(KEYS[3], 4)
 )
 
 # KEYS: job, done stream, unfinished jobs, lease, destination slots, tenant's webhooks,
-#       sessions in flight, jobs ended (totals), jobs ended (this slot), phase histogram
+#       sessions in flight, jobs ended (totals), jobs ended (this slot), phase histogram,
+#       the worker's leases
 # ARGV: doc, status, ttl, job id, lease token, slot token ("" when none), "outcome category",
 #       the slot's lifetime (s), then the last attempt's phase observations
 _FINISH = (
     OBSERVE_PHASES
     + """
+redis.call('SREM', KEYS[11], ARGV[4])
 redis.call('HSET', KEYS[1], 'doc', ARGV[1])
 redis.call('HDEL', KEYS[1], 'secret', 'accepted')
 redis.call('ZREM', KEYS[3], ARGV[4])

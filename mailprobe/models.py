@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from email_validator import EmailNotValidError, validate_email
+import email_validator
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -70,15 +70,31 @@ def _check_host(value: str) -> str:
     return value
 
 
+# An address is checked for its syntax only (RFC 5321/5322, and RFC 6531 for UTF-8 before the
+# @-sign), never for where it could be delivered: ops@corp.local, x@example.test and
+# admin@localhost are real addresses on many company and staging relays, and mailprobe
+# never routes by an address's domain (the SMTP host is given; the destination guard judges
+# it). email-validator refuses special-use domain names whatever its options; emptying its
+# list is the library's documented way to accept them.
+email_validator.SPECIAL_USE_DOMAIN_NAMES.clear()
+
+
 @lru_cache(maxsize=4096)
 def _check_address(value: str) -> str:
     # A pure function of the text, and the slowest check of a test request (~20 µs): a
     # burst of onboarding tests repeats the same senders and receivers.
     try:
-        checked = validate_email(value, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
+        checked = email_validator.validate_email(
+            value,
+            check_deliverability=False,
+            globally_deliverable=False,  # a domain without a dot (admin@localhost) is fine
+            allow_smtputf8=True,
+        )
+    except email_validator.EmailNotValidError as exc:
         raise ValueError(f"not a valid email address: {exc}") from None
-    return str(checked.ascii_email or checked.normalized)
+    # The domain in its ASCII (IDNA) form; a UTF-8 local part stays as it is, and only an
+    # SMTPUTF8 session can carry it (SmtpTestRequest.needs_smtputf8).
+    return str(checked.ascii_email or f"{checked.local_part}@{checked.ascii_domain}")
 
 
 def _check_optional_address(value: str) -> str:
@@ -305,6 +321,12 @@ class SmtpTestRequest(SmtpSettings):
     receiver_address: EmailAddress
     id: Annotated[str, StringConstraints(max_length=200)] = ""
 
+    @property
+    def needs_smtputf8(self) -> bool:
+        """True when an address has UTF-8 before its @-sign (RFC 6531): only a server that
+        offers SMTPUTF8 can take it."""
+        return not (self.sender_address.isascii() and self.receiver_address.isascii())
+
 
 class ProviderTestRequest(RequestModel):
     """POST /email/smtp/{id}/_test: test a stored provider as it is stored."""
@@ -464,6 +486,11 @@ class Report(ResponseModel):
     address: str | None = None
     tls: TlsReport = Field(default_factory=TlsReport)
     extensions: list[str] = Field(default_factory=list)
+    smtp_utf8: bool = Field(
+        False,
+        description="MAIL FROM carried SMTPUTF8 (RFC 6531): an address has UTF-8 characters "
+        "before its @-sign, and the message's headers are in UTF-8",
+    )
     auth: AuthReport = Field(default_factory=AuthReport)
     phases: list[PhaseReport] = Field(default_factory=list)
     message_id: str | None = None

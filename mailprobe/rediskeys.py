@@ -21,14 +21,19 @@
 - mailprobe:destination:{host}     sorted set: SMTP sessions in progress -> when each expires
 - mailprobe:apikey:{sha256}        hash: tenant, permissions, createdAt, revokedAt
 - mailprobe:workers                sorted set: worker name -> last heartbeat (unix seconds)
+- mailprobe:workers:server         hash: worker name -> run_id of the Redis server its presence
+                                   connection is subscribed on (mailprobe.liveness)
+- mailprobe:worker:{name}:leases   set: ids of the jobs whose lease the worker holds
+- mailprobe:reaper                 string: lock of the worker handing back dead workers' jobs
 - mailprobe:sessions               sorted set: SMTP sessions in progress -> when each expires
 - mailprobe:watch                  pub/sub channel: ids of jobs a client has started to watch
 - mailprobe:metrics:jobs           hash: "outcome category" -> jobs ended (deployment totals)
 - mailprobe:metrics:phases         hash: "phase bucket" -> phases observed, "phase sum" -> seconds
 - mailprobe:metrics:webhooks       hash: outcome -> webhook delivery attempts
 - mailprobe:metrics:recent:{slot}  hash: "outcome category" -> jobs ended in a 5 s slot (expires)
-The Celery queues themselves are the lists "mailprobe.smtp" and "mailprobe.webhooks" (kombu's
-naming).
+The pub/sub channel mailprobe:worker:{name}:presence has one subscriber while the worker's
+process lives (mailprobe.liveness). The Celery queues themselves are the lists
+"mailprobe.smtp" and "mailprobe.webhooks" (kombu's naming).
 """
 
 PREFIX = "mailprobe"
@@ -107,7 +112,18 @@ def recent_jobs(slot: int) -> str:
     return f"{PREFIX}:metrics:recent:{slot}"
 
 
+def worker_presence(worker: str) -> str:
+    """A pub/sub channel, not a key: its subscriber is the worker's presence connection."""
+    return f"{PREFIX}:worker:{worker}:presence"
+
+
+def worker_leases(worker: str) -> str:
+    return f"{PREFIX}:worker:{worker}:leases"
+
+
 WORKERS = f"{PREFIX}:workers"
+WORKER_SERVERS = f"{PREFIX}:workers:server"
+REAPER = f"{PREFIX}:reaper"
 UNFINISHED_JOBS = f"{PREFIX}:jobs:unfinished"
 SWEEPER = f"{PREFIX}:sweeper"
 WEBHOOKS_SCHEDULED = f"{PREFIX}:webhooks:scheduled"

@@ -37,7 +37,9 @@ def parse_ports(items: list[str]) -> frozenset[int]:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MAILPROBE_", frozen=True)
+    # An empty variable is an unset one: compose files pass `${VAR:-}` for what they leave
+    # out, and "MAILPROBE_SMTP_CA_FILE=" must mean no extra CA file, not a file named "".
+    model_config = SettingsConfigDict(env_prefix="MAILPROBE_", frozen=True, env_ignore_empty=True)
 
     # Where jobs, keys and the Celery queue live.
     redis_url: str = "redis://127.0.0.1:6379/0"

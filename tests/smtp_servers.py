@@ -30,6 +30,8 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    mail_options: list[str] = field(default_factory=list)  # MAIL FROM's parameters
+    content: bytes = b""  # the message as it came, for what a parser would smooth over
 
 
 @dataclass
@@ -55,8 +57,15 @@ class RecordingHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
+        received = Received(
+            envelope.mail_from,
+            list(envelope.rcpt_tos),
+            message,
+            list(envelope.mail_options),
+            bytes(envelope.original_content),
+        )
         with self.lock:
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+            self.received.append(received)
         return "250 2.0.0 Ok: queued"
 
 
@@ -106,11 +115,13 @@ def start_smtp_server(
     credentials: dict[str, str] | None = None,
     rcpt_replies: list[str] | None = None,
     exclude_mechanisms: list[str] | None = None,
+    smtputf8: bool = False,
 ) -> SmtpServer:
-    """An aiosmtpd server on 127.0.0.1; with credentials, AUTH is offered and checked."""
+    """An aiosmtpd server on 127.0.0.1; with credentials, AUTH is offered and checked; with
+    smtputf8, SMTPUTF8 is offered (without it, aiosmtpd refuses 8-bit commands)."""
     handler = RecordingHandler(rcpt_replies=list(rcpt_replies or []))
     attempts: list[tuple[str, str]] = []
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
     if credentials is not None:
 
         def authenticator(

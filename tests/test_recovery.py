@@ -2,21 +2,31 @@
 and no message the server accepted is sent again.
 
 These tests run their own service on their own Redis (with AOF, as in production), with a
-visibility timeout of 3 s so that a killed worker's task comes back within seconds.
+visibility timeout of 3 s so that a task whose worker lost it comes back within seconds.
+The tests of a killed worker run a service of their own whose visibility timeout is 60 s:
+another worker must take the job over long before its task could come back that way,
+through mailprobe.liveness. They print the takeover time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
+from mailprobe import liveness, rediskeys
+from mailprobe.jobs import lease_holder
 from tests.bench.delay_sink import DelaySink
 from tests.conftest import Service, probe_body, running_service
 from tests.smtp_servers import RawServer, free_port
@@ -46,6 +56,27 @@ def recovery(
         "MAILPROBE_RESTORE_INTERVAL": "0.5",
     }
     with running_service(env, recovery_redis, tmp_path_factory.mktemp("recovery")) as running:
+        yield running
+
+
+TAKEOVER_VISIBILITY_TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def takeover(
+    service_env: dict[str, str],
+    recovery_redis: RedisServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Service]:
+    """A service whose killed workers' tasks come back only after a minute."""
+    redis_db = dataclasses.replace(recovery_redis, db=1)
+    env = {
+        **service_env,
+        "MAILPROBE_REDIS_URL": redis_db.url,
+        "MAILPROBE_PORT": str(free_port()),
+        "MAILPROBE_VISIBILITY_TIMEOUT": str(TAKEOVER_VISIBILITY_TIMEOUT),
+    }
+    with running_service(env, redis_db, tmp_path_factory.mktemp("takeover")) as running:
         yield running
 
 
@@ -95,18 +126,66 @@ class CountingSmtp:
         self.server.stop()
 
 
-def test_worker_killed_after_the_server_accepted_the_message(recovery: Service) -> None:
-    client = recovery.client(recovery.key(tenant="t-recovery"))
+def _worker_name(client: redis.Redis, worker: subprocess.Popen[bytes]) -> str:
+    """The name the worker beats under (mailprobe-<pid>@<host>), once it beats."""
+
+    def beating() -> str | None:
+        prefix = f"mailprobe-{worker.pid}@"
+        names = [
+            n for n in map(str, client.zrange(rediskeys.WORKERS, 0, -1)) if n.startswith(prefix)
+        ]
+        return names[0] if names and liveness.is_alive(client, names[0]) else None
+
+    name: str = wait_for(beating, 60, f"worker {worker.pid} to beat")
+    return name
+
+
+def _standby(service: Service) -> list[subprocess.Popen[bytes]]:
+    """Two living workers, both beating: when one is killed, the other takes over."""
+    alive = [w for w in service.workers if w.poll() is None]
+    for _ in range(2 - len(alive)):
+        alive.append(service.start_worker())
+    for worker in alive:
+        _worker_name(service.redis.client(), worker)
+    return alive
+
+
+def _kill_lease_holder(service: Service, job_id: str) -> float:
+    """SIGKILL the worker running the job (the one that holds its lease); when, in unix s."""
+    client = service.redis.client()
+    token = str(wait_for(lambda: client.get(rediskeys.job_lease(job_id)), 10, "the lease"))
+    pid = int(lease_holder(token).split("@")[0].removeprefix("mailprobe-"))
+    worker = next(w for w in service.workers if w.pid == pid)
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+    return time.time()
+
+
+def _report_takeover(capsys: pytest.CaptureFixture[str], what: str, seconds: float) -> None:
+    with capsys.disabled():
+        print(f"\n  takeover of a SIGKILLed worker's job, {what}: {seconds:.2f} s after the kill")
+
+
+def _unix(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
+def test_worker_killed_after_the_server_accepted_the_message(
+    takeover: Service, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = takeover.client(takeover.key(tenant="t-recovery"))
+    _standby(takeover)
     smtp = CountingSmtp(hang_at="QUIT")
     try:
         job = client.submit(probe_body(smtp.server.address)).json()
         wait_for(smtp.hanging.is_set, 20, "the session to reach QUIT")
         assert smtp.accepted == 1
-        recovery.kill_workers()
-        recovery.start_worker()
-        ended = client.ended(job["id"])
+        killed = _kill_lease_holder(takeover, job["id"])
+        # Before the task could come back by the visibility timeout: by liveness only.
+        ended = client.ended(job["id"], timeout=TAKEOVER_VISIBILITY_TIMEOUT / 2)
     finally:
         smtp.stop()
+    _report_takeover(capsys, "accepted message", _unix(ended["finishedAt"]) - killed)
     assert ended["status"] == "succeeded", ended
     assert smtp.accepted == 1, "the accepted message must not be sent again"
     assert ended["result"]["messageId"]
@@ -114,22 +193,61 @@ def test_worker_killed_after_the_server_accepted_the_message(recovery: Service) 
     assert [a["outcome"] for a in ended["attempts"]] == ["succeeded"]
 
 
-def test_worker_killed_before_acceptance_runs_the_job_again(recovery: Service) -> None:
-    client = recovery.client(recovery.key(tenant="t-recovery"))
+def test_worker_killed_before_acceptance_runs_the_job_again(
+    takeover: Service, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = takeover.client(takeover.key(tenant="t-recovery"))
+    _standby(takeover)
     smtp = CountingSmtp(hang_at="RCPT")
     try:
         job = client.submit(probe_body(smtp.server.address)).json()
         wait_for(smtp.hanging.is_set, 20, "the session to reach RCPT")
-        recovery.kill_workers()
-        recovery.start_worker()
-        ended = client.ended(job["id"])
+        killed = _kill_lease_holder(takeover, job["id"])
+        ended = client.ended(job["id"], timeout=TAKEOVER_VISIBILITY_TIMEOUT / 2)
     finally:
         smtp.stop()
+    _report_takeover(
+        capsys, "session cut at RCPT", _unix(ended["attempts"][1]["startedAt"]) - killed
+    )
     assert ended["status"] == "succeeded", ended
     assert smtp.accepted == 1
     outcomes = [(a["number"], a["outcome"]) for a in ended["attempts"]]
     assert outcomes == [(1, "failed"), (2, "succeeded")]
     assert "worker running this attempt stopped" in ended["attempts"][0]["error"]["message"]
+
+
+def test_a_killed_worker_is_known_dead_within_seconds(takeover: Service) -> None:
+    client = takeover.redis.client()
+    worker = _standby(takeover)[-1]
+    name = _worker_name(client, worker)
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+    # Its presence connection closed with it: known dead before its heartbeat could be stale.
+    wait_for(
+        lambda: not liveness.is_alive(client, name),
+        liveness.STALE_SECONDS / 2,
+        "the killed worker to be known dead",
+    )
+
+
+def test_a_stalled_worker_is_not_taken_for_dead(takeover: Service) -> None:
+    """A worker that stops beating for a while (stopped, swapped out, starved of CPU) but
+    keeps its connection is alive until its beat is STALE_SECONDS old: taking its jobs over
+    would send their messages twice."""
+    client = takeover.redis.client()
+    worker = _standby(takeover)[-1]
+    name = _worker_name(client, worker)
+    os.killpg(worker.pid, signal.SIGSTOP)
+    try:
+
+        def silent_for() -> float:
+            return time.time() - float(client.zscore(rediskeys.WORKERS, name) or 0)
+
+        wait_for(lambda: silent_for() > 3 * liveness.GRACE_SECONDS, 10, "beats to stop")
+        assert liveness.is_alive(client, name)
+        assert name in liveness.dead_and_alive(client)[1]
+    finally:
+        os.killpg(worker.pid, signal.SIGCONT)
 
 
 def test_redis_restart_loses_no_accepted_job(

@@ -88,6 +88,22 @@ def test_hostile_destinations_are_403_policy_before_any_packet(
     assert redis_server.client().zcard("mailprobe:tenant:t-guard:jobs") == before
 
 
+@pytest.mark.parametrize(
+    "endpoint", ["https://169.254.169.254/token", "https://[64:ff9b::a9fe:a9fe]/token"]
+)
+def test_a_hostile_token_endpoint_is_403_policy(
+    guarded: tuple[FlaskClient, str], endpoint: str
+) -> None:
+    app, key = guarded
+    auth = {"tokenEndpoint": endpoint, "clientCredentials": {"clientId": "c", "clientSecret": "x"}}
+    test = probe_body("smtp.example.com:587", xoauth2=auth)  # the host does not resolve here
+    provider = {k: v for k, v in test.items() if k != "receiverAddress"}
+    for path, body in (("/email/smtp/_test", test), ("/email/smtp", provider)):
+        response = app.post(path, json=body, headers={"Authorization": f"Bearer {key}"})
+        assert response.status_code == 403, response.get_data(as_text=True)
+        assert response.get_json()["details"][0]["metadata"] == {"category": "policy"}
+
+
 def test_a_name_resolving_to_a_private_address_is_refused_with_no_connection(
     guarded: tuple[FlaskClient, str], listener: RawServer
 ) -> None:

@@ -286,3 +286,67 @@ def test_listing_is_newest_first_with_cursor_and_status(service: Any, servers: l
     assert rest["nextCursor"] is None
     failed = client.get("/email/smtp/_test?status=failed").json()
     assert [j["id"] for j in failed["jobs"]] == [ids[0]]
+
+
+UTF8_SENDER, UTF8_RECEIVER = "jörg@example.com", "zoë@corp.local"
+
+
+def test_utf8_addresses_go_with_smtputf8_when_offered(
+    client: ApiClient, servers: list[Any]
+) -> None:
+    server = _start(servers, smtputf8=True)
+    job = client.run(
+        probe_body(
+            server.address,
+            senderAddress=UTF8_SENDER,
+            senderName="Jörg Müller",
+            receiverAddress=UTF8_RECEIVER,
+        )
+    )
+    assert job["status"] == "succeeded", job
+    assert job["result"]["smtpUtf8"] is True
+    mail = next(line for line in job["result"]["transcript"] if line.startswith("C: MAIL FROM"))
+    assert mail.startswith(f"C: MAIL FROM:<{UTF8_SENDER}> SMTPUTF8")
+    [received] = server.handler.received
+    assert (received.mail_from, received.rcpt_tos) == (UTF8_SENDER, [UTF8_RECEIVER])
+    assert "SMTPUTF8" in received.mail_options
+    head = received.content.split(b"\r\n\r\n", 1)[0]
+    # The addresses in UTF-8 (RFC 6532); the name still RFC 2047-encoded.
+    assert f"To: {UTF8_RECEIVER}".encode() in head.split(b"\r\n")
+    from_line = next(line for line in head.split(b"\r\n") if line.startswith(b"From: "))
+    assert from_line.startswith(b"From: =?utf-8?")
+    assert from_line.endswith(f"<{UTF8_SENDER}>".encode())
+    assert str(received.message["From"].addresses[0].display_name) == "Jörg Müller"
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [{"senderAddress": UTF8_SENDER}, {"receiverAddress": UTF8_RECEIVER}],
+    ids=["sender", "receiver"],
+)
+def test_utf8_addresses_fail_before_mail_from_without_smtputf8(
+    client: ApiClient, servers: list[Any], addresses: dict[str, str]
+) -> None:
+    server = _start(servers)  # aiosmtpd without SMTPUTF8
+    job = client.run(probe_body(server.address, **addresses))
+    assert job["status"] == "failed"
+    error = job["result"]["error"]
+    assert (error["category"], error["phase"], error["retryable"]) == (
+        "protocol",
+        "mail_from",
+        False,
+    )
+    assert "SMTPUTF8" in error["message"]
+    assert next(iter(addresses.values())) in error["message"]
+    assert len(job["attempts"]) == 1
+    assert job["result"]["smtpUtf8"] is False
+    assert not any(line.startswith("C: MAIL") for line in job["result"]["transcript"])
+    assert server.handler.received == []
+
+
+def test_ascii_addresses_do_not_ask_for_smtputf8(client: ApiClient, servers: list[Any]) -> None:
+    server = _start(servers, smtputf8=True)
+    job = client.run(probe_body(server.address, senderName="Zoë"))
+    assert job["status"] == "succeeded", job
+    assert job["result"]["smtpUtf8"] is False
+    assert "SMTPUTF8" not in server.handler.received[0].mail_options

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 import pytest
 
+from mailprobe import liveness
 from mailprobe.crypto import DecryptionError, KeyringError, SecretBox, generate_key
-from mailprobe.destination import DestinationPolicy, DestinationRefused
 from mailprobe.jobs import new_id
 from mailprobe.models import split_host_port
-from mailprobe.settings import Settings, parse_ports
+from mailprobe.settings import Settings
 from worker.message import build_test_message, dot_stuff
 from worker.smtp import SMTPReply, Transcript
 from worker.tasks import backoff
@@ -80,45 +78,6 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
         assert len(set(delays)) > 1
 
 
-@pytest.mark.parametrize(
-    "address",
-    [
-        "127.0.0.1",
-        "10.1.2.3",
-        "172.16.0.1",
-        "192.168.1.1",
-        "169.254.169.254",
-        "100.64.0.1",
-        "0.0.0.0",
-        "224.0.0.1",
-        "240.0.0.1",
-        "::1",
-        "fc00::1",
-        "fe80::1",
-        "::ffff:127.0.0.1",
-        "::ffff:10.0.0.1",
-        "ff02::1",
-        "192.0.2.1",
-    ],
-)
-def test_refused_addresses(address: str) -> None:
-    policy = DestinationPolicy((), frozenset({25}))
-    with pytest.raises(DestinationRefused):
-        policy.check_address(ipaddress.ip_address(address))
-
-
-def test_allowed_networks_and_ports() -> None:
-    policy = DestinationPolicy(
-        (ipaddress.ip_network("127.0.0.0/8"),), parse_ports(["25", "2500-2502"])
-    )
-    policy.check_address(ipaddress.ip_address("127.0.0.1"))
-    policy.check_address(ipaddress.ip_address("::ffff:127.0.0.1"))
-    policy.check_address(ipaddress.ip_address("8.8.8.8"))
-    policy.check_port(2501)
-    with pytest.raises(DestinationRefused):
-        policy.check_port(2503)
-
-
 def test_transcript_redacts_every_known_secret() -> None:
     transcript = Transcript()
     transcript.add_secret("pw")
@@ -130,3 +89,28 @@ def test_transcript_redacts_every_known_secret() -> None:
 def test_enhanced_status_code() -> None:
     assert SMTPReply(550, ("5.1.1 no such user",)).enhanced_code == "5.1.1"
     assert SMTPReply(550, ("no such user",)).enhanced_code is None
+
+
+RUN_ID, OTHER_RUN_ID = "a" * 40, "b" * 40
+
+
+@pytest.mark.parametrize(
+    ("beat_age", "server", "subscribed", "dead"),
+    [
+        (None, RUN_ID, True, True),  # never beat, or forgotten
+        (0.2, RUN_ID, True, False),
+        (10.0, RUN_ID, True, False),  # stalled, but its connection stands
+        (16.0, RUN_ID, True, True),  # stale: its host is gone or cut off
+        (0.2, RUN_ID, False, False),  # its connection broke a moment ago: it will be back
+        (1.5, RUN_ID, False, True),  # its process ended
+        (5.0, OTHER_RUN_ID, False, False),  # Redis restarted or failed over since it subscribed
+        (16.0, OTHER_RUN_ID, False, True),
+    ],
+)
+def test_when_a_worker_is_dead(
+    beat_age: float | None, server: str, subscribed: bool, dead: bool
+) -> None:
+    now = 1_000_000.0
+    last = None if beat_age is None else now - beat_age
+    signs = liveness.Signs(last, server, subscribed, current_server=RUN_ID)
+    assert liveness.is_dead(signs, now) is dead

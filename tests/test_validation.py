@@ -107,6 +107,53 @@ def test_snake_case_names_are_accepted(tenant_client: ApiClient) -> None:
     assert response.json()["request"]["senderAddress"] == "a@example.com"
 
 
+# Addresses SMTP allows, that a naming or deliverability policy would refuse: Active
+# Directory's .local, staging relays' .test and localhost, and RFC 6531's UTF-8 local parts.
+SMTP_ADDRESSES = [
+    "ops@corp.local",
+    "x@example.test",
+    "admin@localhost",
+    "jörg@example.com",
+    "postmaster@mail.invalid",
+    "ü.ñ@xn--bcher-kva.de",
+]
+
+
+@pytest.mark.parametrize("address", SMTP_ADDRESSES)
+def test_addresses_smtp_allows_are_accepted_for_sender_receiver_and_reply_to(
+    tenant_client: ApiClient, address: str
+) -> None:
+    response = tenant_client.submit({**VALID, "senderAddress": address, "receiverAddress": address})
+    assert response.status_code == 202, response.text
+    request = response.json()["request"]
+    assert request["senderAddress"] == request["receiverAddress"] == address
+    settings = {k: v for k, v in VALID.items() if k != "receiverAddress"}
+    provider = tenant_client.post(
+        "/email/smtp", json={**settings, "senderAddress": address, "replyToAddress": address}
+    )
+    assert provider.status_code == 200, provider.text
+    stored = tenant_client.get(f"/email/{provider.json()['id']}").json()["config"]
+    assert stored["senderAddress"] == stored["replyToAddress"] == address
+
+
+def test_an_idn_domain_is_kept_in_its_ascii_form(tenant_client: ApiClient) -> None:
+    response = tenant_client.submit({**VALID, "receiverAddress": "jörg@bücher.de"})
+    assert response.status_code == 202, response.text
+    assert response.json()["request"]["receiverAddress"] == "jörg@xn--bcher-kva.de"
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["jörg@", "@example.com", "a@b@example.com", "a..b@example.com", "a@-example.com", "a b@x.org"],
+)
+def test_addresses_that_break_the_syntax_are_still_400(
+    tenant_client: ApiClient, address: str
+) -> None:
+    response = tenant_client.submit({**VALID, "receiverAddress": address})
+    assert response.status_code == 400, response.text
+    assert list(_violations(response)) == ["receiverAddress"]
+
+
 def test_a_refused_ipv6_destination_is_403_policy(tenant_client: ApiClient) -> None:
     # Valid in form (IPv6 in brackets), refused by policy: 2001:db8::/32 is documentation.
     response = tenant_client.submit({**VALID, "host": "[2001:db8::25]:587"})

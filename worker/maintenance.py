@@ -1,5 +1,13 @@
-"""Work a worker does beside its tasks: a heartbeat for /readyz, handing back the tasks of
-dead workers, sending webhook attempts that are due, and sweeping stuck jobs.
+"""Work a worker does beside its tasks: its presence and heartbeat (mailprobe.liveness),
+sending again the jobs of dead workers, handing back their tasks, sending webhook attempts
+that are due, and sweeping stuck jobs.
+
+Sending again: a worker that dies in a session leaves its job's lease behind, and its task
+unacknowledged until the visibility timeout (minutes, by default). One worker at a time
+looks for dead workers every beat and sends the task of each job whose lease a dead worker
+still holds; the worker that gets it takes the lease over at once. Within seconds, then,
+instead of minutes, and with the same guards as any redelivered task: the lease, the
+attempt numbers, and the "accepted" mark that stops a second send.
 
 Handing back: a task whose worker died stays "unacknowledged" in Redis until kombu's restore
 sweep puts it back in the queue, once it is older than the visibility timeout. Kombu runs
@@ -24,6 +32,7 @@ from typing import Any
 from celery.signals import worker_ready, worker_shutdown
 
 from mailprobe import liveness, rediskeys
+from mailprobe.models import Attempt
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import get_settings
 from worker.app import celery_app
@@ -47,9 +56,7 @@ def sweep(rt: Runtime) -> dict[str, int]:
         if rt.jobs.leased(job_id):
             counts["busy"] += 1  # an attempt is running right now
             continue
-        attempts = stored.job.attempts
-        interrupted = bool(attempts) and attempts[-1].outcome == "running"
-        enqueue(job_id, len(attempts) if interrupted else len(attempts) + 1)
+        _send_again(job_id, stored.job.attempts)
         counts["requeued"] += 1
         log.warning(
             "job %s: no progress for %ss, its task is sent again", job_id, rt.settings.stuck_seconds
@@ -57,19 +64,55 @@ def sweep(rt: Runtime) -> dict[str, int]:
     return counts
 
 
+def _send_again(job_id: str, attempts: list[Attempt]) -> None:
+    """The task for the job's due attempt: an interrupted one is run again under its number."""
+    interrupted = bool(attempts) and attempts[-1].outcome == "running"
+    enqueue(job_id, len(attempts) if interrupted else len(attempts) + 1)
+
+
+def take_over_dead(rt: Runtime) -> int:
+    """Send again the jobs whose lease a dead worker holds; how many."""
+    dead, _alive = liveness.dead_and_alive(rt.jobs.redis)
+    sent = 0
+    for worker in dead:
+        for job_id in rt.jobs.held_by(worker):
+            stored = rt.jobs.load(job_id)
+            if stored is not None and not stored.job.finished:
+                _send_again(job_id, stored.job.attempts)
+                sent += 1
+                log.warning("job %s: its worker %s died, its task is sent again", job_id, worker)
+        rt.jobs.forget_leases(worker)
+        liveness.forget(rt.jobs.redis, worker)
+    return sent
+
+
+def _beat(name: str, presence: liveness.Presence) -> None:
+    """Presence and heartbeat, for as long as the process lives: through a warm shutdown's
+    last sessions too, which no other worker may take for dead."""
+    client = get_redis(get_settings().redis_url, worker=True)
+    while True:
+        try:
+            # Presence first: a beat says "subscribed on this server".
+            liveness.beat(client, name, presence.keep())
+        except Exception as exc:  # Redis restarting: carry on once it is back.
+            log.warning("heartbeat failed: %s", type(exc).__name__)
+        time.sleep(liveness.HEARTBEAT_SECONDS)
+
+
 def _maintain(name: str, stop: threading.Event) -> None:
     settings = get_settings()
     client = get_redis(settings.redis_url, worker=True)
     now = time.monotonic()
-    due = {"beat": now, "restore": now, "sweep": now + SWEEP_SECONDS}
-    tick = min(1.0, settings.restore_interval)
+    due = {"restore": now, "sweep": now + SWEEP_SECONDS}
+    tick = min(liveness.HEARTBEAT_SECONDS, settings.restore_interval)
+    reaper_ms = int(tick * 900)
     with celery_app.connection_for_read() as connection:
         while not stop.is_set():
             now = time.monotonic()
             try:
-                if now >= due["beat"]:
-                    due["beat"] = now + liveness.HEARTBEAT_SECONDS
-                    liveness.beat(client, name)
+                # One worker at a time sends the jobs of dead workers again.
+                if client.set(rediskeys.REAPER, name, nx=True, px=reaper_ms):
+                    take_over_dead(runtime())
                 if now >= due["restore"]:
                     due["restore"] = now + settings.restore_interval
                     connection.default_channel.qos.restore_visible(num=None, interval=1)
@@ -96,16 +139,15 @@ def _name(sender: Any) -> str:
 
 @worker_ready.connect
 def _on_worker_ready(sender: Any = None, **_: Any) -> None:
-    runtime()  # fail at start-up, not at the first job, when a setting is wrong
-    threading.Thread(
-        target=_maintain, args=(_name(sender), _stop), name="maintenance", daemon=True
-    ).start()
+    rt = runtime()  # fail at start-up, not at the first job, when a setting is wrong
+    name = _name(sender)
+    presence = liveness.Presence(rt.settings.redis_url, name)
+    for target, args in ((_beat, (name, presence)), (_maintain, (name, _stop))):
+        threading.Thread(target=target, args=args, name=target.__name__, daemon=True).start()
 
 
 @worker_shutdown.connect
 def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
+    # The heartbeat goes on until the process exits: then its presence connection closes,
+    # and the others see it dead and clear its traces (take_over_dead).
     _stop.set()
-    try:
-        liveness.forget(get_redis(get_settings().redis_url), _name(sender))
-    except Exception:  # shutting down anyway
-        log.debug("could not remove the heartbeat of %s", _name(sender))

@@ -316,9 +316,12 @@ class _Session:
             reference=self.reference,
         )
         with self.phase("mail_from", opts.command_timeout):
-            size = f" SIZE={len(message)}" if "SIZE" in features else ""
+            parameters = self._mail_parameters(features)
+            if "SIZE" in features:
+                parameters += f" SIZE={len(message)}"
             conn.expect(
-                self._command(conn, f"MAIL FROM:<{self.request.sender_address}>{size}"), 250
+                self._command(conn, f"MAIL FROM:<{self.request.sender_address}>{parameters}"),
+                250,
             )
         with self.phase("rcpt_to", opts.command_timeout):
             conn.expect(self._command(conn, f"RCPT TO:<{self.request.receiver_address}>"), 250, 251)
@@ -342,6 +345,27 @@ class _Session:
                 conn.expect(self._command(conn, "QUIT"), 221)
         except ProbeFailure:
             pass
+
+    def _mail_parameters(self, features: dict[str, str]) -> str:
+        """SMTPUTF8 (RFC 6531) when an address needs it; refused, before MAIL FROM, when the
+        server does not offer it: it would refuse or mangle the address."""
+        if not self.request.needs_smtputf8:
+            return ""
+        if "SMTPUTF8" not in features:
+            address = next(
+                a
+                for a in (self.request.sender_address, self.request.receiver_address)
+                if not a.isascii()
+            )
+            raise _Refusal(
+                "protocol",
+                f"{address} has UTF-8 characters before its @-sign, which needs the SMTPUTF8 "
+                "extension (RFC 6531), and the server does not offer SMTPUTF8",
+            )
+        self.report.smtp_utf8 = True
+        # The headers carry the UTF-8 addresses: 8-bit data, which the server's 8BITMIME
+        # (which RFC 6531 requires beside SMTPUTF8) takes.
+        return " SMTPUTF8 BODY=8BITMIME" if "8BITMIME" in features else " SMTPUTF8"
 
     def _read(self, conn: SMTPConnection) -> SMTPReply:
         self.last_reply = conn.read_reply()

@@ -15,7 +15,8 @@ What makes it safe to deliver a task twice, or to lose a worker at any moment:
 - Each task names the attempt it is for. One for an attempt that already ran is stale and
   dropped, so a task Celery redelivers while its first copy waits to retry runs nothing twice.
 - An attempt holds a lease on its job: two workers never run the same job at once. A lease
-  whose worker stopped beating is taken over at once (mailprobe.liveness).
+  whose worker died is taken over at once (mailprobe.liveness), and the job sent again
+  without waiting for its task to come back (worker/maintenance.py).
 - When the server accepts the message (250 after DATA), that is recorded at once: a task
   that finds it recorded ends the job as succeeded and never sends the message again.
 """
