@@ -315,8 +315,9 @@ class SmtpSettings(RequestModel):
         )
 
 
-class SmtpTestRequest(SmtpSettings):
-    """POST /email/smtp/_test: one test of an SMTP provider."""
+class ZitadelTestRequest(SmtpSettings):
+    """Zitadel's TestEmailProviderSMTPRequest: what gRPC, gRPC-web and
+    POST /admin/v1/email/smtp/_test take. A test there always sends its message."""
 
     receiver_address: EmailAddress
     id: Annotated[str, StringConstraints(max_length=200)] = ""
@@ -328,10 +329,32 @@ class SmtpTestRequest(SmtpSettings):
         return not (self.sender_address.isascii() and self.receiver_address.isascii())
 
 
-class ProviderTestRequest(RequestModel):
-    """POST /email/smtp/{id}/_test: test a stored provider as it is stored."""
+DryRun = Annotated[
+    bool,
+    Field(
+        description="Verify without sending: the session stops after RCPT TO with RSET and "
+        "QUIT, and the report says what the server answered to the recipient "
+        "(`result.recipient`). No message is sent."
+    ),
+]
+
+
+class SmtpTestRequest(ZitadelTestRequest):
+    """POST /email/smtp/_test: one test of an SMTP provider (Zitadel's fields, and dryRun)."""
+
+    dry_run: DryRun = False
+
+
+class ZitadelProviderTestRequest(RequestModel):
+    """Zitadel's TestEmailProviderSMTPByIdRequest (its id is in the path)."""
 
     receiver_address: EmailAddress
+
+
+class ProviderTestRequest(ZitadelProviderTestRequest):
+    """POST /email/smtp/{id}/_test: test a stored provider as it is stored."""
+
+    dry_run: DryRun = False
 
 
 class ProviderRequest(SmtpSettings):
@@ -416,6 +439,7 @@ PhaseName = Literal[
     "auth",
     "mail_from",
     "rcpt_to",
+    "rset",
     "data",
     "quit",
 ]
@@ -468,6 +492,17 @@ class AuthReport(ResponseModel):
     used: str | None = None
 
 
+class RecipientReport(ResponseModel):
+    """What the server answered to RCPT TO: `accepted` (2xx), `deferred` (4xx: try again
+    later, e.g. greylisting) or `rejected` (5xx, e.g. 550 unknown user)."""
+
+    address: str
+    status: Literal["accepted", "deferred", "rejected"]
+    code: int
+    enhanced_code: str | None = None
+    text: str
+
+
 class ProbeError(ResponseModel):
     category: ErrorCategory
     phase: PhaseName
@@ -493,6 +528,13 @@ class Report(ResponseModel):
     )
     auth: AuthReport = Field(default_factory=AuthReport)
     phases: list[PhaseReport] = Field(default_factory=list)
+    dry_run: bool = Field(
+        False, description="the session was to stop after RCPT TO, without sending (dryRun)"
+    )
+    recipient: RecipientReport | None = Field(
+        None, description="the server's answer to RCPT TO; null when the session ended before"
+    )
+    sent: bool = Field(False, description="the server accepted the message (250 after DATA)")
     message_id: str | None = None
     error: ProbeError | None = None
     transcript: list[str] = Field(default_factory=list)
