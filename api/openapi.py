@@ -39,6 +39,8 @@ from mailprobe.models import (
     WebhookCreated,
     WebhookList,
     WebhookRequest,
+    ZitadelProviderTestRequest,
+    ZitadelTestRequest,
 )
 
 ADMIN_PREFIX = "/admin/v1"  # Zitadel's admin API base path
@@ -466,7 +468,7 @@ ZITADEL_OPERATIONS: list[Operation] = [
         f"{ADMIN_PREFIX}/email/smtp/_test",
         "zitadelTestSmtpProvider",
         "Test an SMTP provider, answering when the test has ended (Zitadel's JSON)",
-        body=SmtpTestRequest,
+        body=ZitadelTestRequest,
         permission="smtp.test",
         parameters=[_GRPC_TIMEOUT, _IDEMPOTENCY],
         description=_SYNCHRONOUS,
@@ -477,7 +479,7 @@ ZITADEL_OPERATIONS: list[Operation] = [
         f"{ADMIN_PREFIX}/email/smtp/{{id}}/_test",
         "zitadelTestStoredSmtpProvider",
         "Test a stored provider as stored, answering when the test has ended",
-        body=ProviderTestRequest,
+        body=ZitadelProviderTestRequest,
         permission="smtp.test",
         parameters=[_PROVIDER_ID, _GRPC_TIMEOUT, _IDEMPOTENCY],
         description=_SYNCHRONOUS,
@@ -520,7 +522,7 @@ def openapi_document() -> dict[str, Any]:
     # Every model an operation names, in order of first mention.
     named = (
         [Status]
-        + [op.body for op in OPERATIONS]
+        + [op.body for op in OPERATIONS + ZITADEL_OPERATIONS]
         + [model for op in OPERATIONS for _, model in op.responses.values()]
     )
     models = [m for m in dict.fromkeys(named) if isinstance(m, type)]

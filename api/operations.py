@@ -71,14 +71,12 @@ def admit(call: Call, test: SmtpTestRequest) -> SmtpTestRequest:
     return test
 
 
-def provider_test(call: Call, provider_id: str, receiver_address: str) -> SmtpTestRequest:
+def provider_test(
+    call: Call, provider_id: str, receiver_address: str, *, dry_run: bool = False
+) -> SmtpTestRequest:
     """The admitted test of a stored provider as it is stored."""
     provider = stored_provider(call, provider_id)
-    fields = provider.settings.model_dump(exclude={"description", "reply_to_address"})
-    test = SmtpTestRequest.model_validate(
-        {**fields, "receiver_address": receiver_address, "id": provider.id}
-    )
-    return admit(call, test.with_secrets(provider.secrets(call.svc.box)))
+    return admit(call, provider.test_request(receiver_address, call.svc.box, dry_run=dry_run))
 
 
 def enqueue(

@@ -73,6 +73,13 @@ def summary(job: Job) -> list[tuple[str, str]]:
         if report.auth.offered or report.auth.used:
             offered = " ".join(report.auth.offered) or "nothing"
             rows.append(("AUTH", f"offered {offered}; used {report.auth.used or 'none'}"))
+        if report.recipient is not None:
+            recipient = report.recipient
+            first = recipient.text.splitlines()[0] if recipient.text else ""
+            answer = f"{recipient.code} {first}".strip()
+            rows.append(("recipient", f"{recipient.address}: {answer} ({recipient.status})"))
+        if report.dry_run:
+            rows.append(("message", "not sent (dry run: the session stopped after RCPT TO)"))
     rows.append(("verdict", verdict(job)))
     return rows
 
@@ -80,6 +87,8 @@ def summary(job: Job) -> list[tuple[str, str]]:
 def verdict(job: Job) -> str:
     attempts = f" after {len(job.attempts)} attempts" if len(job.attempts) > 1 else ""
     if job.status == "succeeded":
+        if job.result is not None and job.result.dry_run:
+            return f"OK: the server accepted the recipient{attempts}; dry run, nothing was sent"
         message_id = job.result.message_id if job.result else None
         return f"OK: the server accepted the message{attempts} (Message-ID {message_id})"
     error = job.result.error if job.result else None

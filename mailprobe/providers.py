@@ -16,7 +16,14 @@ import redis
 from mailprobe import rediskeys
 from mailprobe.crypto import SecretBox
 from mailprobe.jobs import new_id, open_secrets, seal_secrets
-from mailprobe.models import Details, Provider, ProviderRequest, utcnow
+from mailprobe.models import (
+    Details,
+    Provider,
+    ProviderRequest,
+    SmtpSettings,
+    SmtpTestRequest,
+    utcnow,
+)
 
 
 class StaleSecret(Exception):
@@ -34,6 +41,16 @@ class StoredProvider:
 
     def secrets(self, box: SecretBox) -> dict[str, str]:
         return open_secrets(box, self.sealed, provider_context(self.id))
+
+    def test_request(
+        self, receiver_address: str, box: SecretBox, *, dry_run: bool = False
+    ) -> SmtpTestRequest:
+        """A test of this provider as it is stored, with its secrets."""
+        fields = self.settings.model_dump(include=set(SmtpSettings.model_fields))
+        test = SmtpTestRequest.model_validate(
+            {**fields, "receiver_address": receiver_address, "id": self.id, "dry_run": dry_run}
+        )
+        return test.with_secrets(self.secrets(box))
 
     def public(self) -> Provider:
         settings = self.settings.public()

@@ -96,6 +96,40 @@ def test_a_first_test_shows_each_phase_as_it_ends_then_succeeded(
     assert str(link.get_attribute("href")).endswith(f"/ui/jobs/{link.text}")
 
 
+def test_a_dry_run_shows_the_recipients_answer_and_that_nothing_was_sent(
+    console: Console, service: Service
+) -> None:
+    server = start_smtp_server()
+    try:
+        console.sign_in(service.key(tenant="t-console-dry-run"))
+        fill_test(console, server.address)
+        console.choose("Verify without sending (dry run)")
+        console.click("Test")
+        console.wait(lambda: job_status(console) == "succeeded", what="the dry run to succeed")
+        words = verdict(console)
+        assert "The server accepted the recipient; no message was sent (dry run)." in words
+        assert "RCPT TO inbox@example.org: 250 2.1.5 OK" in words
+        assert console.text(".job .job-head h2").startswith("Dry run of ")
+        assert phases_shown(console) == [*ALL_PHASES[:6], "rset", "quit"]
+        server_card = console.text(".job section[aria-label='Server']")
+        assert "inbox@example.org: 250 2.1.5 OK (accepted)" in server_card
+        assert "not sent (dry run)" in server_card
+
+        console.type("Send the test message to", "reject@example.org")
+        console.click("Test")
+        console.wait(
+            lambda: job_status(console) == "failed" and "reject@" in console.text(".job"),
+            what="the unknown recipient's dry run to fail",
+        )
+        words = verdict(console)
+        assert "The server refused the recipient address (550 5.1.1)." in words
+        assert "no message is sent" in words
+        assert "(rejected)" in console.text(".job section[aria-label='Server']")
+    finally:
+        server.stop()
+    assert server.handler.received == []
+
+
 def test_a_wrong_password_is_refused_in_plain_words(console: Console, service: Service) -> None:
     server = start_smtp_server(credentials={"mailer@example.com": secret("the-right-password")})
     try:
@@ -470,5 +504,5 @@ def test_the_stream_csv_and_batch_parsers_in_the_browser(console: Console) -> No
     assert found["json"] == [{"host": "h:25"}]
     assert found["refused"] == (
         'Unknown column "colour": the columns are senderAddress, senderName, host, tls, '
-        "user, password, receiverAddress."
+        "user, password, receiverAddress, dryRun."
     )

@@ -20,8 +20,10 @@ export function render(main, { signal }) {
   const testArea = errorArea();
   const providerId = field({ name: "id", label: "Provider id", autocomplete: "off", spellcheck: "false", required: true });
   const receiver = field({ name: "receiverAddress", label: "Send the test message to", type: "email", required: true, autocomplete: "off" });
+  const dryRun = field({ name: "dryRun", label: "Verify without sending (dry run)", type: "checkbox", wide: true,
+    hint: "Stops after RCPT TO with RSET and QUIT: nothing is sent." });
   const testForm = h("form", { novalidate: true, "aria-label": "Test a stored provider" },
-    h("div", { class: "fields" }, providerId.element, receiver.element), testArea,
+    h("div", { class: "fields" }, providerId.element, receiver.element, dryRun.element), testArea,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "button" }, "Test this provider")));
   const testResult = h("div");
 
@@ -77,7 +79,7 @@ export function render(main, { signal }) {
     let job;
     try {
       job = await api("POST", `/email/smtp/${encodeURIComponent(id)}/_test`, {
-        body: { receiverAddress: valueOf(testForm, "receiverAddress") },
+        body: { receiverAddress: valueOf(testForm, "receiverAddress"), ...(dryRun.control.checked ? { dryRun: true } : {}) },
         signal,
       });
     } catch (error) {
