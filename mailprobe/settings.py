@@ -101,6 +101,13 @@ class Settings(BaseSettings):
     )
     webhook_timeout: float = Field(10.0, gt=0)
 
+    # Stored providers re-tested on a schedule (their retestIntervalSeconds): the shortest
+    # interval a provider may ask for, in seconds.
+    retest_min_interval: int = Field(300, ge=1)
+    # A certificate that expires within this many days fires its warning (the re-tests'
+    # smtp_provider.certificate_expiring event, once per certificate).
+    cert_expiry_warn_days: int = Field(14, ge=0, le=3650)
+
     # The worker.
     worker_pool: Literal["gevent", "threads", "prefork", "solo"] = "gevent"
     worker_concurrency: int = Field(500, ge=1)

@@ -55,6 +55,12 @@ def job_status(console: Console) -> str:
     return str(console.driver.find_element(By.CSS_SELECTOR, ".job .job-head .badge").text)
 
 
+def first_cell(console: Console) -> str | None:
+    """The first cell of the page's first table row; None while no row is drawn."""
+    rows = console.rows("main")
+    return rows[0][0] if rows and rows[0] else None
+
+
 def verdict(console: Console) -> str:
     return console.text(".job .verdict")
 
@@ -127,6 +133,46 @@ def test_a_dry_run_shows_the_recipients_answer_and_that_nothing_was_sent(
         assert "(rejected)" in console.text(".job section[aria-label='Server']")
     finally:
         server.stop()
+    assert server.handler.received == []
+
+
+def test_a_providers_re_tests_show_in_its_history(console: Console, service: Service) -> None:
+    key = service.key(tenant="t-console-history")
+    server = start_smtp_server()
+    try:
+        created = service.client(key).post(
+            "/email/smtp",
+            json={"description": "Watched", "senderAddress": "noreply@example.com",
+                  "senderName": "W", "host": server.address, "retestIntervalSeconds": 2},
+        )  # fmt: skip
+        provider_id = created.json()["id"]
+        wait_for(
+            lambda: (
+                len(service.client(key).get(f"/email/{provider_id}/history").json()["history"]) >= 2
+            ),
+            30,
+            "two re-tests",
+        )
+        console.sign_in(key)
+        console.click("Providers")
+        console.wait(lambda: console.rows("main")[:1], what="the provider")
+        assert console.rows("main")[0][6].startswith("every 2 s; next ")
+        console.click("History")
+        console.wait_for_text("Re-tests of Watched")
+    finally:
+        server.stop()
+    assert "Re-tested every 2 s without sending (a dry run to noreply@example.com)" in (
+        console.text(".provider-history")
+    )
+    entries = console.rows(".provider-history")
+    assert len(entries) >= 2
+    assert [entry[1] for entry in entries[:2]] == ["succeeded", "succeeded"]
+    assert entries[0][3] == "250 2.1.5 OK"
+    assert "Python SMTP" in entries[0][7]  # aiosmtpd's banner
+    assert console.unlabelled_controls() == []
+    console.click("job")
+    console.wait(lambda: job_status(console) == "succeeded", what="the re-test's job")
+    assert console.text(".job .job-head h2").startswith("Dry run of ")
     assert server.handler.received == []
 
 
@@ -406,7 +452,8 @@ def test_providers_and_webhooks_add_list_test_and_deliver(
         shown = console.text(".secret code")
         assert shown.startswith("whsec_")
         secret(shown)
-        console.wait(lambda: console.rows("main")[0][0] == hook_url, what="the listed webhook")
+        # The list is drawn after the notice: wait for its first row.
+        console.wait(lambda: first_cell(console) == hook_url, what="the listed webhook")
 
         console.click("Providers")
         console.wait_for_text("No provider is stored yet")
@@ -418,17 +465,22 @@ def test_providers_and_webhooks_add_list_test_and_deliver(
         console.choose("Password (PLAIN or LOGIN)")
         console.type("User", "relay@example.com")
         console.type("Password", "relay-password")
+        console.select("Re-test on a schedule", "Every day")
         console.click("Add the provider")
         console.wait_for_text("Provider added:")
-        console.wait(lambda: console.rows("main")[0][0] == "Console relay", what="the provider")
+        console.wait(
+            lambda: first_cell(console) == "Console relay",
+            what="the provider",
+        )
         provider = console.rows("main")[0]
         assert provider[1:6] == [server.address, "Relay <noreply@example.com>", "not required",
                                  "password", "inactive"]  # fmt: skip
+        assert provider[6].startswith("every day; next ")
         # The form was reset: its secret is gone from the page.
         assert console.driver.find_element(By.NAME, "plain.password").get_attribute("value") == ""
 
         console.click("Test…")
-        assert console.control("Provider id").get_attribute("value") == provider[6]
+        assert console.control("Provider id").get_attribute("value") == provider[7]
         console.type("Send the test message to", "ops@example.org")
         console.click("Test this provider")
         console.wait(lambda: job_status(console) == "succeeded", what="the stored provider's test")
