@@ -27,9 +27,10 @@ from mailprobe.models import (
     ProviderRequest,
     SmtpSettings,
     SmtpTestRequest,
+    ms_time,
     utcnow,
 )
-from mailprobe.providers import StaleSecret, StoredProvider, ms_time
+from mailprobe.providers import StaleSecret, StoredProvider
 from worker.app import RUN_SMTP_TEST, SMTP_QUEUE
 
 T = TypeVar("T")

@@ -1,4 +1,4 @@
-"""The `mailprobe` command: serve, worker, dev, keys, jobs, test, status."""
+"""The `mailprobe` command: serve, worker, dev, keys, jobs, test, schedule, status."""
 
 from __future__ import annotations
 
@@ -460,6 +460,47 @@ def _run_local(request: SmtpTestRequest, on_phase: Callable[[PhaseEvent], None])
         attempts=[attempt],
         result=report,
     )
+
+
+@main.command()
+@click.option("--provider", "provider_id", metavar="ID", help="one provider's re-tests")
+@click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
+def schedule(provider_id: str | None, as_json: bool) -> None:
+    """Stored providers' re-tests: how many are scheduled, overdue and due soon, and how
+    evenly; with --provider, that provider's next re-test and history."""
+    import dataclasses
+    import json
+    import time
+
+    import redis
+
+    from mailprobe.console import history_rows, schedule_rows
+    from mailprobe.history import HistoryStore
+    from mailprobe.redisconn import get_redis
+    from mailprobe.schedule import RetestSchedule
+
+    settings = _settings(keys=False)
+    client = get_redis(settings.redis_url)
+    plan = RetestSchedule(client, settings.result_ttl)
+    try:
+        if provider_id is None:
+            overview = plan.overview(int(time.time() * 1000))
+            if as_json:
+                click.echo(json.dumps(dataclasses.asdict(overview), indent=2))
+                return
+            for label, value in schedule_rows(overview):
+                click.echo(f"{label + ':':<24}{value}")
+            return
+        next_ms = plan.next_due_ms([provider_id])[0]
+        entries = HistoryStore(client, settings.result_ttl).read(provider_id).entries
+    except redis.RedisError as exc:
+        raise click.ClickException(f"Redis does not answer: {type(exc).__name__}") from None
+    if as_json:
+        shown = [entry.model_dump(mode="json") for entry in entries]
+        click.echo(json.dumps({"nextDueMs": next_ms, "history": shown}, indent=2))
+        return
+    for line in history_rows(provider_id, next_ms, entries):
+        click.echo(line)
 
 
 @main.command()

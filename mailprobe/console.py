@@ -1,4 +1,5 @@
-"""What `mailprobe test` and `mailprobe status` print, and `mailprobe test`'s exit codes.
+"""What `mailprobe test`, `mailprobe schedule` and `mailprobe status` print, and
+`mailprobe test`'s exit codes.
 
 On a terminal `mailprobe test` shows a live display (rich): each phase as it ends and a
 spinner while the server is awaited. Anywhere else (a pipe, a file, CI) it prints the same
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 from rich.console import Console, Group, RenderableType
@@ -19,8 +20,11 @@ from rich.table import Table
 from rich.text import Text
 
 from mailprobe.metrics import Snapshot
-from mailprobe.models import Job, PhaseReport
+from mailprobe.models import Job, PhaseReport, ProviderCheck, ms_time
 from mailprobe.progress import PhaseEvent
+
+if TYPE_CHECKING:
+    from mailprobe.schedule import Overview
 
 # `mailprobe test` exits with one of these; the README's table says the same.
 EXIT_OK = 0
@@ -210,6 +214,42 @@ def display() -> Display:
     """The live display on a terminal, plain lines anywhere else."""
     console = Console(highlight=False)
     return LiveDisplay(console) if console.is_terminal else PlainDisplay()
+
+
+# -- mailprobe schedule
+
+
+def schedule_rows(overview: Overview) -> list[tuple[str, str]]:
+    late = f" (the oldest {overview.oldest_late_seconds:.0f} s late)" if overview.overdue else ""
+    return [
+        ("providers scheduled", f"{overview.scheduled}"),
+        ("overdue", f"{overview.overdue}{late}"),
+        (
+            "due",
+            f"{overview.next_minute} in the next minute, {overview.next_hour} in the next hour, "
+            f"{overview.next_day} in the next 24 h",
+        ),
+        (
+            "busiest minute (24 h)",
+            f"{overview.busiest_minute} re-tests (mean {overview.mean_minute:.1f} a minute)",
+        ),
+    ]
+
+
+def history_rows(provider_id: str, next_ms: int | None, entries: list[ProviderCheck]) -> list[str]:
+    when = "not scheduled" if next_ms is None else f"next re-test {ms_time(next_ms)}"
+    lines = [f"provider {provider_id}: {when}; {len(entries)} re-tests kept, newest first"]
+    for entry in entries:
+        outcome = entry.outcome if entry.category is None else f"{entry.outcome} ({entry.category})"
+        recipient = f"RCPT {entry.recipient.code}" if entry.recipient else ""
+        certificate = (
+            f"cert {entry.certificate_sha256[:12]}… until {entry.certificate_not_after}"
+            if entry.certificate_sha256
+            else ""
+        )
+        parts = [entry.checked_at, outcome, recipient, entry.tls_version or "", certificate]
+        lines.append("  " + "  ".join(part for part in parts if part))
+    return lines
 
 
 # -- mailprobe status

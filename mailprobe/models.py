@@ -33,6 +33,12 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def ms_time(unix_ms: int) -> str:
+    """Unix milliseconds as utcnow() writes a time."""
+    moment = datetime.fromtimestamp(unix_ms / 1000, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 # --- field rules -------------------------------------------------------------------------------
 
 _HOSTNAME = re.compile(

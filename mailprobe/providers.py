@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -27,6 +26,7 @@ from mailprobe.models import (
     ProviderRequest,
     SmtpSettings,
     SmtpTestRequest,
+    ms_time,
     utcnow,
 )
 from mailprobe.schedule import next_due
@@ -83,12 +83,6 @@ class StoredProvider:
                 else ms_time(self.next_retest_ms),
             }
         )
-
-
-def ms_time(unix_ms: int) -> str:
-    """Unix milliseconds as an RFC 3339 UTC string, as utcnow() writes them."""
-    moment = datetime.fromtimestamp(unix_ms / 1000, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def with_schedule(new: ProviderRequest, old: ProviderRequest | None) -> ProviderRequest:

@@ -41,6 +41,7 @@ interval; the next due time is then the provider's next point after now.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 
 import redis
@@ -63,6 +64,20 @@ def next_due(provider_id: str, interval_seconds: int, after_ms: int) -> int:
 
 
 @dataclass(frozen=True)
+class Overview:
+    """The schedule as an operator reads it (`mailprobe schedule`)."""
+
+    scheduled: int  # providers with a re-test interval
+    overdue: int  # due now and not yet claimed
+    oldest_late_seconds: float  # how late the longest overdue one is
+    next_minute: int
+    next_hour: int
+    next_day: int
+    busiest_minute: int  # the most re-tests due in one minute of the next 24 h
+    mean_minute: float  # the next 24 h's re-tests per minute, on average
+
+
+@dataclass(frozen=True)
 class Due:
     """A provider's re-test due at `due_ms` (unix ms), as a scheduler read it."""
 
@@ -81,6 +96,29 @@ class RetestSchedule:
             rediskeys.RETESTS_DUE, "-inf", now_ms, start=0, num=limit, withscores=True
         )
         return [Due(str(entry[0]), int(entry[1])) for entry in found]
+
+    def overview(self, now_ms: int) -> Overview:
+        key = rediskeys.RETESTS_DUE
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcard(key)
+        pipe.zcount(key, "-inf", now_ms)
+        pipe.zrange(key, 0, 0, withscores=True)
+        pipe.zcount(key, f"({now_ms}", now_ms + 60_000)
+        pipe.zcount(key, f"({now_ms}", now_ms + 3_600_000)
+        pipe.zrangebyscore(key, f"({now_ms}", now_ms + 86_400_000, withscores=True)
+        scheduled, overdue, first, minute, hour, day = pipe.execute()
+        per_minute = Counter((int(entry[1]) - now_ms) // 60_000 for entry in day)
+        late = (now_ms - int(first[0][1])) / 1000 if overdue and first else 0.0
+        return Overview(
+            scheduled=int(scheduled),
+            overdue=int(overdue),
+            oldest_late_seconds=max(late, 0.0),
+            next_minute=int(minute),
+            next_hour=int(hour),
+            next_day=len(day),
+            busiest_minute=max(per_minute.values(), default=0),
+            mean_minute=len(day) / 1440,
+        )
 
     def next_due_ms(self, provider_ids: list[str]) -> list[int | None]:
         scores = self.redis.zmscore(rediskeys.RETESTS_DUE, provider_ids) if provider_ids else []

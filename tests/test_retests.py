@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
+import re
 import ssl
 import threading
 import time
@@ -146,6 +148,20 @@ def test_a_provider_is_re_tested_every_few_seconds_in_dry_run_mode(
     assert password not in str(job) and password not in str(history)
     assert server.handler.received == []  # dry runs: nothing was ever sent
     assert server.handler.rset_calls >= 3
+
+    # The operator's view: the schedule, and this provider's re-tests.
+    overview = run_cli(service.env, "schedule", "--json")
+    assert overview.returncode == 0, overview.stderr
+    assert json.loads(overview.stdout)["scheduled"] >= 1
+    shown = run_cli(service.env, "schedule")
+    assert re.search(r"^providers scheduled:\s+\d+$", shown.stdout, re.M), shown.stdout
+    assert "busiest minute (24 h):" in shown.stdout
+    one = run_cli(service.env, "schedule", "--provider", provider_id)
+    assert one.returncode == 0, one.stderr
+    lines = one.stdout.splitlines()
+    assert lines[0].startswith(f"provider {provider_id}: next re-test 20")
+    assert len(lines) >= 4 and "succeeded" in lines[1] and "RCPT 250" in lines[1]
+    assert newest["certificateSha256"][:12] in lines[1]
 
     # An update that leaves the fields out keeps the schedule; 0 takes it off.
     kept = client.request(

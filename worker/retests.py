@@ -32,8 +32,8 @@ from mailprobe.history import (
     expiring_event,
 )
 from mailprobe.jobs import new_job
-from mailprobe.models import Job, RetestRun
-from mailprobe.providers import ProviderStore, StoredProvider, ms_time
+from mailprobe.models import Job, RetestRun, ms_time
+from mailprobe.providers import ProviderStore, StoredProvider
 from mailprobe.schedule import Due, RetestSchedule, next_due
 from mailprobe.settings import Settings
 
