@@ -441,6 +441,7 @@ def test_providers_and_webhooks_add_list_test_and_deliver(
 
         console.click("Webhooks")
         console.wait_for_text("No webhook yet.")
+        assert console.control("A test ended (smtp_test.completed)").is_selected()
         console.type("URL", "ftp://hooks.example.com/")
         console.click("Add the webhook")
         console.wait(lambda: "http" in console.field_error("URL"), what="the URL's error")
@@ -497,7 +498,10 @@ def test_providers_and_webhooks_add_list_test_and_deliver(
 
     def delivered() -> bool:
         console.click("Refresh")
-        return any(row[1] == job_id and row[5] == "delivered" for row in console.rows("main"))
+        return any(
+            (row[1], row[5], row[7]) == (job_id, "delivered", "smtp_test.completed")
+            for row in console.rows("main")
+        )
 
     console.wait(delivered, poll=0.3, what="the delivery in the log")
     assert console.unlabelled_controls() == []
