@@ -159,12 +159,13 @@ class RetestSchedule:
             )
         )
 
-    def postpone(self, due: Due, next_ms: int) -> bool:
-        """Move a due time forward without a run (its provider cannot be tested now), only
-        if no other scheduler has moved it."""
+    def postpone(self, due: Due, next_ms: int | None) -> bool:
+        """Move a due time forward without a run (its provider cannot be tested now), or
+        with None take the provider out (it is gone, or has no interval), only if no other
+        scheduler has moved it: an entry that cannot run must not stay due for ever."""
         return bool(
             self.redis.eval(
-                _POSTPONE, 1, rediskeys.RETESTS_DUE, due.provider_id, due.due_ms, next_ms
+                _POSTPONE, 1, rediskeys.RETESTS_DUE, due.provider_id, due.due_ms, next_ms or ""
             )
         )
 
@@ -186,9 +187,10 @@ return 1
 """
 )
 
-# KEYS: schedule; ARGV: provider id, due time read, next due time
+# KEYS: schedule; ARGV: provider id, due time read, next due time ("": take it out)
 _POSTPONE = """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == '' then return redis.call('ZREM', KEYS[1], ARGV[1]) end
 return redis.call('ZADD', KEYS[1], 'XX', 'CH', ARGV[3], ARGV[1])
 """

@@ -26,7 +26,7 @@ import trustme
 from standardwebhooks.webhooks import Webhook as Verifier
 
 from mailprobe import rediskeys
-from mailprobe.crypto import SecretBox
+from mailprobe.crypto import SecretBox, generate_key
 from mailprobe.history import HistoryStore, banner_signature, changes, expiring
 from mailprobe.jobs import JobStore
 from mailprobe.models import (
@@ -466,6 +466,45 @@ def test_concurrent_schedulers_claim_each_due_run_once(
     # Every provider is due next after `later`, one interval on.
     scores = redis.zmscore(rediskeys.RETESTS_DUE, ids)
     assert all(later * 1000 < (score or 0) <= later * 1000 + 3600 * 1000 for score in scores)
+
+
+def test_a_provider_that_cannot_run_holds_up_no_other(
+    redis_server: RedisServer, service_env: dict[str, str]
+) -> None:
+    """An entry left behind by a deleted key, and a provider whose secret no configured key
+    opens: neither stays due for ever, and the healthy provider due after them runs."""
+    redis = dataclasses.replace(redis_server, db=7).client()
+    redis.flushdb()
+    box = SecretBox(service_env["MAILPROBE_ENCRYPTION_KEYS"].split(","))
+    body = {
+        "senderAddress": "a@example.com",
+        "senderName": "A",
+        "host": "127.0.0.1:2525",
+        "user": "u",
+        "password": secret("poison-pw-3d0"),
+        "retestIntervalSeconds": 60,
+    }
+    request = ProviderRequest.model_validate(body)
+    other_key = SecretBox([generate_key("elsewhere")])
+    locked = ProviderStore(redis, other_key).create("t-poison", request)  # sealed elsewhere
+    healthy = ProviderStore(redis, box).create("t-poison", request)
+    redis.zadd(rediskeys.RETESTS_DUE, {"01J00000000000000000000000": 1})  # no such provider
+    redis.zadd(rediskeys.RETESTS_DUE, {locked.id: 2, healthy.id: 3})
+    runtime = RetestRuntime(
+        settings=Settings(),
+        schedule=RetestSchedule(redis, 3600),
+        providers=ProviderStore(redis, box),
+        history=HistoryStore(redis, 3600),
+        box=box,
+    )
+    made = schedule_due(runtime, lambda job_id: None, now=1_700_000_000)
+    assert len(made) == 1
+    stored = JobStore(redis, 3600).load(made[0])
+    assert stored is not None and stored.job.retest is not None
+    assert stored.job.retest.provider_id == healthy.id
+    assert redis.zscore(rediskeys.RETESTS_DUE, "01J00000000000000000000000") is None
+    assert (redis.zscore(rediskeys.RETESTS_DUE, locked.id) or 0) > 1_700_000_000_000
+    assert schedule_due(runtime, lambda job_id: None, now=1_700_000_000) == []
 
 
 # --- the rules, as pure functions ---------------------------------------------------------------

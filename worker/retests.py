@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from pydantic import ValidationError
+
 from mailprobe.crypto import DecryptionError, SecretBox
 from mailprobe.history import (
     History,
@@ -89,13 +91,17 @@ def schedule_due(
 def _claim(rt: RetestRuntime, due: Due, now: float) -> str | None:
     provider = rt.providers.load(due.provider_id)
     if provider is None or not provider.retest_interval:
-        # Its change took it out of the schedule after this tick read it.
+        # A change takes a provider out of the schedule in its own transaction, so this is
+        # an entry left behind (a key deleted by hand): it would stay due for ever.
+        rt.schedule.postpone(due, None)
         return None
     next_ms = next_due(provider.id, provider.retest_interval, int(now * 1000))
     try:
         request = provider.test_request(provider.retest_receiver, rt.box, dry_run=True)
-    except DecryptionError:
-        log.error("provider %s: its secrets do not decrypt; re-test skipped", provider.id)
+    except (DecryptionError, ValidationError) as exc:
+        # It cannot run now, and must not hold up the others; its next due time may find it
+        # fixed (a key configured again).
+        log.error("provider %s: re-test skipped: %s", provider.id, type(exc).__name__)
         rt.schedule.postpone(due, next_ms)
         return None
     run = RetestRun(provider_id=provider.id, due_at=ms_time(due.due_ms))

@@ -295,11 +295,15 @@ def _notify(job_id: str, tenant: str, webhooks: list[str] | None) -> None:
 
 
 def _record_retest(job: Job, tenant: str) -> None:
-    """A stored provider's scheduled re-test: its history and events (worker/retests.py)."""
+    """A stored provider's scheduled re-test: its history and events (worker/retests.py).
+    The job has ended, whatever happens here."""
     if job.retest is not None:
         from worker.retests import record, retest_runtime  # which imports this module
 
-        record(retest_runtime(), job, tenant)
+        try:
+            record(retest_runtime(), job, tenant)
+        except Exception:
+            log.exception("job %s: its re-test could not be recorded", job.id)
 
 
 def enqueue(job_id: str, attempt: int = 1, countdown: float | None = None) -> None:
