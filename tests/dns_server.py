@@ -24,30 +24,33 @@ PROVIDER_RECORDS = {
     "sendgrid.net": "v=spf1 ip4:192.0.2.128/25 -all",
 }
 
-# The cases, one sender domain each, under the test zone example.test.
-TOO_MANY = [f"i{n}.many.example.test" for n in range(1, 12)]
+# The cases, one sender domain each, under example.net (reserved for documentation by RFC
+# 2606; the API's address check refuses the special-use .test).
+TOO_MANY = [f"i{n}.many.example.net" for n in range(1, 12)]
 ZONES: dict[str, str] = {
     **PROVIDER_RECORDS,
     # Microsoft 365 authorised through a nested include; DMARC reject, strict SPF alignment.
-    "m365.example.test": "v=spf1 include:_spf.m365.example.test -all",
-    "_spf.m365.example.test": "v=spf1 ip4:192.0.2.10 include:spf.protection.outlook.com -all",
-    "_dmarc.m365.example.test": "v=DMARC1; p=reject; sp=quarantine; aspf=s; pct=50",
+    "m365.example.net": "v=spf1 include:_spf.m365.example.net -all",
+    "_spf.m365.example.net": "v=spf1 ip4:192.0.2.10 include:spf.protection.outlook.com -all",
+    "_dmarc.m365.example.net": "v=DMARC1; p=reject; sp=quarantine; aspf=s; pct=50",
     # The address mailprobe connects to in the tests (loopback) is authorised.
-    "loopback.example.test": "v=spf1 ip4:192.0.2.1 ip4:127.0.0.0/8 -all",
-    "_dmarc.loopback.example.test": "v=DMARC1; p=reject",
+    "loopback.example.net": "v=spf1 ip4:192.0.2.1 ip4:127.0.0.0/8 -all",
+    "_dmarc.loopback.example.net": "v=DMARC1; p=reject",
     # No SPF at all (a TXT record of another kind), DMARC quarantine.
-    "nospf.example.test": "google-site-verification=abc",
-    "_dmarc.nospf.example.test": "v=DMARC1; p=quarantine",
+    "nospf.example.net": "google-site-verification=abc",
+    "_dmarc.nospf.example.net": "v=DMARC1; p=quarantine",
     # Malformed: a mechanism that does not exist and an address out of range.
-    "malformed.example.test": "v=spf1 ipv4:192.0.2.1 ip4:192.0.2.300 -all",
-    "_dmarc.malformed.example.test": "v=DMARC1; p=none",
+    "malformed.example.net": "v=spf1 ipv4:192.0.2.1 ip4:192.0.2.300 -all",
+    "_dmarc.malformed.example.net": "v=DMARC1; p=none",
     # Eleven includes: one more DNS lookup than the limit.
-    "many.example.test": "v=spf1 " + " ".join(f"include:{name}" for name in TOO_MANY) + " -all",
+    "many.example.net": "v=spf1 " + " ".join(f"include:{name}" for name in TOO_MANY) + " -all",
     **{name: f"v=spf1 ip4:192.0.2.{n} -all" for n, name in enumerate(TOO_MANY, start=20)},
-    "_dmarc.many.example.test": "v=DMARC1; p=none",
+    "_dmarc.many.example.net": "v=DMARC1; p=none",
     # DMARC reject, and an SPF record that authorises neither SendGrid nor loopback.
-    "reject.example.test": "v=spf1 include:_spf.google.com ip4:192.0.2.1 -all",
-    "_dmarc.reject.example.test": "v=DMARC1; p=reject",
+    "reject.example.net": "v=spf1 include:_spf.google.com ip4:192.0.2.1 -all",
+    "_dmarc.reject.example.net": "v=DMARC1; p=reject",
+    # A subdomain without DMARC of its own: its parent's (m365.example.net) sp= applies.
+    "mail.m365.example.net": "v=spf1 ip4:192.0.2.1 -all",
 }
 
 
@@ -60,6 +63,7 @@ class Zones(BaseResolver):  # type: ignore[misc]
     txt: dict[str, str] = field(default_factory=lambda: dict(ZONES))
     a: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    asked: list[str] = field(default_factory=list)  # "name TYPE" of every query, in order
 
     def set_txt(self, name: str, value: str) -> None:
         with self.lock:
@@ -70,6 +74,7 @@ class Zones(BaseResolver):  # type: ignore[misc]
         name = str(request.q.qname).rstrip(".").lower()
         qtype = QTYPE[request.q.qtype]
         with self.lock:
+            self.asked.append(f"{name} {qtype}")
             text, address = self.txt.get(name), self.a.get(name)
         if text is None and address is None and not self._has_children(name):
             reply.header.rcode = RCODE.NXDOMAIN
@@ -92,7 +97,7 @@ class _Quiet(DNSLogger):  # type: ignore[misc]
 
 
 @dataclass
-class TestDns:
+class LoopbackDns:
     zones: Zones
     port: int
 
@@ -103,16 +108,23 @@ class TestDns:
 
 
 @contextlib.contextmanager
-def running_dns(zones: Zones | None = None) -> Iterator[TestDns]:
+def running_dns(zones: Zones | None = None) -> Iterator[LoopbackDns]:
     """A DNS server on a free loopback port, UDP and TCP, until the block ends."""
     zones = zones or Zones()
-    udp = DNSServer(zones, address="127.0.0.1", port=0, logger=_Quiet())
-    port = udp.server.server_address[1]
-    tcp = DNSServer(zones, address="127.0.0.1", port=port, tcp=True, logger=_Quiet())
+    for _ in range(50):  # a free TCP port whose UDP twin is free too
+        tcp = DNSServer(zones, address="127.0.0.1", port=0, tcp=True, logger=_Quiet())
+        port = tcp.server.server_address[1]
+        try:
+            udp = DNSServer(zones, address="127.0.0.1", port=port, logger=_Quiet())
+            break
+        except OSError:
+            tcp.server.server_close()
+    else:
+        raise RuntimeError("no free port for both UDP and TCP")
     udp.start_thread()
     tcp.start_thread()
     try:
-        yield TestDns(zones, port)
+        yield LoopbackDns(zones, port)
     finally:
         udp.stop()
         tcp.stop()

@@ -21,6 +21,7 @@ import trustme
 
 from mailprobe.console import EXIT_CODES
 from tests.conftest import ROOT, Service, secret
+from tests.dns_server import LoopbackDns
 from tests.smtp_servers import SmtpServer, start_smtp_server
 from tests.support import run_cli
 
@@ -36,12 +37,15 @@ def servers() -> Iterator[list[SmtpServer]]:
 
 
 @pytest.fixture(scope="module")
-def cli_env(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A user's environment: no service settings, the test CA trusted."""
+def cli_env(
+    ca: trustme.CA, dns_server: LoopbackDns, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """A user's environment: no service settings, the test CA trusted, the test DNS."""
     ca_file = tmp_path_factory.mktemp("cli-ca") / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILPROBE_")}
     env["MAILPROBE_SMTP_CA_FILE"] = str(ca_file)
+    env["MAILPROBE_DNS_RESOLVERS"] = dns_server.resolver
     return env
 
 
