@@ -189,11 +189,11 @@ def test_the_provider_table_matches_host_names_and_cites_its_sources() -> None:
 
 
 def test_resolvers_are_addresses_with_an_optional_port() -> None:
-    settings = Settings(dns_resolvers="127.0.0.1:5353, ::1, [::1]:5300")  # type: ignore[arg-type]
+    settings = Settings(dns_resolvers="127.0.0.1:5353, ::1, [::1]:5300")
     assert settings.dns_nameservers == [("127.0.0.1", 5353), ("::1", 53), ("::1", 5300)]
     for bad in ("resolver.example", "127.0.0.1:0", "[::1"):
         with pytest.raises(ValueError, match="dns_resolvers"):
-            Settings(dns_resolvers=bad)  # type: ignore[arg-type]
+            Settings(dns_resolvers=bad)
 
 
 @pytest.fixture
@@ -205,7 +205,7 @@ def smtp_server() -> Iterator[str]:
 
 def _options(check: SenderDomainCheck) -> ProbeOptions:
     base = ProbeOptions.from_settings(
-        Settings(allowed_networks="127.0.0.0/8", allowed_ports="1-65535")  # type: ignore[arg-type]
+        Settings(allowed_networks="127.0.0.0/8", allowed_ports="1-65535")
     )
     return dataclasses.replace(base, sender_domain=check)
 
