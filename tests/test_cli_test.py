@@ -79,6 +79,26 @@ def test_local_plain_session_prints_each_phase_and_the_verdict(
     assert len(server.handler.received) == 1
 
 
+def test_local_shows_the_sender_domain_and_its_warnings(
+    cli_env: dict[str, str], servers: list[SmtpServer]
+) -> None:
+    server = start_smtp_server()
+    servers.append(server)
+    args = _test_args(server)
+    args[args.index("--from") + 1] = "me@reject.example.net"
+    done = run_cli(cli_env, *args)
+    assert done.returncode == 0, done.stdout + done.stderr  # warnings fail nothing
+    lines = done.stdout.splitlines()
+    assert "sender:      reject.example.net: 2 warnings" in lines
+    assert "DMARC:       v=DMARC1; p=reject" in lines
+    spf = next(line for line in lines if line.startswith("SPF:"))
+    assert "(1 of 10 DNS lookups); does not authorise 127.0.0.1: SPF fail" in spf
+    warnings = [line for line in lines if line.startswith("warning:")]
+    assert len(warnings) == 2
+    assert "will likely reject mail from reject.example.net" in warnings[1]
+    assert lines.index(warnings[1]) < lines.index(next(x for x in lines if x.startswith("verdict")))
+
+
 def test_local_starttls_with_auth_shows_the_certificate(
     cli_env: dict[str, str], servers: list[SmtpServer], server_tls: ssl.SSLContext
 ) -> None:
