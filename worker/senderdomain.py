@@ -396,7 +396,9 @@ def _warnings(domain: str, host: str, spf_report: SpfReport, dmarc: DmarcReport)
         if auth.provider is not None:
             why = f"it does not include {auth.provider.spf_domain}"
         else:
-            why = f"SPF {auth.result} for {auth.address}, the address of {host}"
+            why = f"SPF {auth.result} for {auth.address}"
+            if host != auth.address:
+                why += f", the address of {host}"
         found.append(
             f"The SPF record of {domain} does not authorise {who} ({why}): receivers may "
             "filter or reject its mail."
