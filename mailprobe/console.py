@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mailprobe.metrics import Snapshot
-from mailprobe.models import Job, PhaseReport
+from mailprobe.models import Job, PhaseReport, SenderDomainReport
 from mailprobe.progress import PhaseEvent
 
 # `mailprobe test` exits with one of these; the README's table says the same.
@@ -73,7 +73,40 @@ def summary(job: Job) -> list[tuple[str, str]]:
         if report.auth.offered or report.auth.used:
             offered = " ".join(report.auth.offered) or "nothing"
             rows.append(("AUTH", f"offered {offered}; used {report.auth.used or 'none'}"))
+        if report.sender_domain is not None:
+            rows.extend(sender_domain_rows(report.sender_domain))
     rows.append(("verdict", verdict(job)))
+    return rows
+
+
+def sender_domain_rows(section: SenderDomainReport) -> list[tuple[str, str]]:
+    """The sender domain's SPF, DMARC and warnings, one fact a row."""
+    if section.status != "checked":
+        return [("sender", f"{section.domain}: {section.message}")]
+    count = len(section.warnings)
+    plural = "s" if count > 1 else ""
+    rows = [("sender", f"{section.domain}: {count or 'no'} warning{plural}")]
+    spf = section.spf
+    if spf is not None:
+        if spf.record is None:
+            text = "none published"
+        else:
+            lookups = f"{spf.dns_lookups} of {spf.dns_lookup_limit} DNS lookups"
+            text = f"{spf.record} ({lookups if spf.dns_lookups is not None else 'unreadable'})"
+        if spf.authorization is not None:
+            auth = spf.authorization
+            verdict = {True: "authorises", False: "does not authorise", None: "cannot tell"}
+            who = auth.provider.name if auth.provider else auth.address or "the provider"
+            text += f"; {verdict[auth.authorized]} {who}: {auth.explanation}"
+        rows.append(("SPF", text))
+    dmarc = section.dmarc
+    if dmarc is not None:
+        text = "none published"
+        if dmarc.record is not None:
+            where = f" (at {dmarc.domain})" if dmarc.domain != section.domain else ""
+            text = f"{dmarc.record}{where}"
+        rows.append(("DMARC", text))
+    rows.extend(("warning", warning) for warning in section.warnings)
     return rows
 
 
@@ -190,7 +223,7 @@ class LiveDisplay:
         table.add_column(style="bold")
         table.add_column()
         for label, value in summary(job):
-            style = ""
+            style = "yellow" if label == "warning" else ""
             if label == "verdict":
                 style = "bold green" if job.status == "succeeded" else "bold red"
             table.add_row(label, Text(value, style=style))

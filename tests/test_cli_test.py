@@ -21,6 +21,7 @@ import trustme
 
 from mailprobe.console import EXIT_CODES
 from tests.conftest import ROOT, Service, secret
+from tests.dns_server import LoopbackDns
 from tests.smtp_servers import SmtpServer, start_smtp_server
 from tests.support import run_cli
 
@@ -36,12 +37,15 @@ def servers() -> Iterator[list[SmtpServer]]:
 
 
 @pytest.fixture(scope="module")
-def cli_env(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A user's environment: no service settings, the test CA trusted."""
+def cli_env(
+    ca: trustme.CA, dns_server: LoopbackDns, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """A user's environment: no service settings, the test CA trusted, the test DNS."""
     ca_file = tmp_path_factory.mktemp("cli-ca") / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILPROBE_")}
     env["MAILPROBE_SMTP_CA_FILE"] = str(ca_file)
+    env["MAILPROBE_DNS_RESOLVERS"] = dns_server.resolver
     return env
 
 
@@ -73,6 +77,26 @@ def test_local_plain_session_prints_each_phase_and_the_verdict(
     assert re.search(r"^  banner\s+ok\s+[\d.]+ ms  220 ", out, re.MULTILINE)
     assert "verdict:     OK: the server accepted the message" in out
     assert len(server.handler.received) == 1
+
+
+def test_local_shows_the_sender_domain_and_its_warnings(
+    cli_env: dict[str, str], servers: list[SmtpServer]
+) -> None:
+    server = start_smtp_server()
+    servers.append(server)
+    args = _test_args(server)
+    args[args.index("--from") + 1] = "me@reject.example.net"
+    done = run_cli(cli_env, *args)
+    assert done.returncode == 0, done.stdout + done.stderr  # warnings fail nothing
+    lines = done.stdout.splitlines()
+    assert "sender:      reject.example.net: 2 warnings" in lines
+    assert "DMARC:       v=DMARC1; p=reject" in lines
+    spf = next(line for line in lines if line.startswith("SPF:"))
+    assert "(1 of 10 DNS lookups); does not authorise 127.0.0.1: SPF fail" in spf
+    warnings = [line for line in lines if line.startswith("warning:")]
+    assert len(warnings) == 2
+    assert "will likely reject mail from reject.example.net" in warnings[1]
+    assert lines.index(warnings[1]) < lines.index(next(x for x in lines if x.startswith("verdict")))
 
 
 def test_local_starttls_with_auth_shows_the_certificate(

@@ -472,3 +472,34 @@ def test_the_stream_csv_and_batch_parsers_in_the_browser(console: Console) -> No
         'Unknown column "colour": the columns are senderAddress, senderName, host, tls, '
         "user, password, receiverAddress."
     )
+
+
+def test_the_sender_domain_card_says_what_receivers_will_do(
+    console: Console, service: Service, tmp_path: Path
+) -> None:
+    key = service.key(tenant="t-console-sender")
+    client = service.client(key)
+    server = start_smtp_server()
+    try:
+        rejected = client.run(probe_body(server.address, senderAddress="ops@reject.example.net"))
+        ready = client.run(probe_body(server.address, senderAddress="ops@loopback.example.net"))
+    finally:
+        server.stop()
+    console.sign_in(key)
+    console.open(f"/ui/jobs/{rejected['id']}")
+    console.wait(lambda: job_status(console) == "succeeded", what="the job page")
+    card = console.text(".job .sender-card")
+    assert "Sender domain reject.example.net" in card
+    warnings = console.driver.find_elements(By.CSS_SELECTOR, ".job .sender-card .warnings li")
+    assert [w.text for w in warnings] == rejected["result"]["senderDomain"]["warnings"]
+    assert "v=spf1 include:_spf.google.com ip4:192.0.2.1 -all" in card
+    assert "no: SPF fail for 127.0.0.1" in card
+    assert "p=reject, sp=reject, pct=100" in card
+    console.screenshot(tmp_path / "sender-warnings.png", ".job .sender-card")
+
+    console.open(f"/ui/jobs/{ready['id']}")
+    console.wait(lambda: job_status(console) == "succeeded", what="the second job page")
+    card = console.text(".job .sender-card")
+    assert "No warning for mail from this sender through this provider." in card
+    assert "yes: SPF pass for 127.0.0.1" in card
+    assert console.driver.find_elements(By.CSS_SELECTOR, ".job .sender-card .warnings") == []

@@ -39,6 +39,7 @@ from mailprobe.models import (
 from mailprobe.settings import Settings
 from worker.message import build_test_message, dot_stuff
 from worker.oauth import TokenCache, TokenError
+from worker.senderdomain import SenderDomainCheck
 from worker.smtp import (
     Deadline,
     SMTPConnection,
@@ -88,6 +89,8 @@ class ProbeOptions:
     session_deadline: float
     verify_certificates: bool = True
     tokens: TokenCache | None = None
+    # The sender domain's SPF and DMARC, read after the session (None: not checked).
+    sender_domain: SenderDomainCheck | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ProbeOptions:
@@ -108,6 +111,9 @@ class ProbeOptions:
             session_deadline=settings.smtp_session_deadline,
             verify_certificates=settings.smtp_verify_certificates,
             tokens=TokenCache(policy, context),
+            sender_domain=(
+                SenderDomainCheck.from_settings(settings) if settings.sender_domain_check else None
+            ),
         )
 
 
@@ -180,7 +186,22 @@ class _Session:
             if self.conn is not None:
                 self.conn.close()
             self.report.transcript = self.transcript.lines
+        self._check_sender_domain()
         return self.report
+
+    def _check_sender_domain(self) -> None:
+        """The sender domain's readiness (worker/senderdomain.py): after the session, in
+        what is left of its deadline; whatever it finds, the session's outcome stands."""
+        check = self.options.sender_domain
+        if check is None:
+            return
+        connected = self.report.address if self.conn is not None else None
+        self.report.sender_domain = check.run(
+            self.request.sender_address,
+            self.host,
+            connected,
+            self.deadline.session_end - time.monotonic(),
+        )
 
     # -- phases
 

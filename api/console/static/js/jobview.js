@@ -1,5 +1,6 @@
 // One job, as a person reads it: the verdict, a waterfall of its phases (live while it
-// runs), the TLS card, the server's facts, the attempts and the transcript. The test page,
+// runs), the TLS card, the server's facts, the sender domain's SPF and DMARC, the attempts
+// and the transcript. The test page,
 // the job page and a stored provider's test all show this same view.
 
 import { FINAL, api, jobPath } from "./api.js";
@@ -190,7 +191,8 @@ export class JobView {
       this.transcript.replaceChildren();
       return;
     }
-    fill(this.details, tlsCard(report.tls), serverCard(report));
+    fill(this.details, tlsCard(report.tls), serverCard(report),
+      report.senderDomain ? senderDomainCard(report.senderDomain) : null);
     const attempts = job.attempts ?? [];
     fill(this.attempts, attempts.length > 1 || job.status === "failed"
       ? [h("h3", {}, "Attempts"), table("Attempts", [["#", "num"], "Started", "Outcome", "Why"], attempts.map((attempt) => h("tr", {},
@@ -255,4 +257,38 @@ function serverCard(report) {
     ["AUTH used", report.auth?.used],
     ["Message-ID", report.messageId ? h("span", { class: "mono" }, report.messageId) : null],
   ]));
+}
+
+const AUTHORISES = { true: "yes", false: "no", null: "cannot tell" };
+
+/** The sender domain: SPF, DMARC and, first, what receivers will likely do (text only). */
+function senderDomainCard(section) {
+  const card = h("section", { class: "card sender-card", "aria-label": "Sender domain" },
+    h("h3", {}, `Sender domain ${section.domain}`));
+  if (section.status !== "checked") {
+    card.append(h("p", { class: "job-meta" }, section.message ?? section.status));
+    return card;
+  }
+  const warnings = section.warnings ?? [];
+  card.append(warnings.length
+    ? h("ul", { class: "warnings" }, warnings.map((warning) => h("li", {}, warning)))
+    : h("p", { class: "ok-mark" }, "✓ No warning for mail from this sender through this provider."));
+  const spf = section.spf ?? {};
+  const auth = spf.authorization;
+  const dmarc = section.dmarc ?? {};
+  card.append(facts([
+    ["SPF record", spf.record ? h("span", { class: "mono" }, spf.record) : "none published"],
+    ["DNS lookups", spf.dnsLookups !== null && spf.dnsLookups !== undefined
+      ? `${spf.dnsLookups} of ${spf.dnsLookupLimit}` : null],
+    ["SPF errors", spf.errors?.length ? spf.errors.join("; ") : null],
+    ["Provider", auth?.provider ? `${auth.provider.name} (${auth.provider.spfDomain})` : null],
+    ["Authorises", auth ? `${AUTHORISES[auth.authorized]}: ${auth.explanation}` : null],
+    ["DMARC record", dmarc.record
+      ? [h("span", { class: "mono" }, dmarc.record), dmarc.domain !== section.domain ? ` (at ${dmarc.domain})` : ""]
+      : "none published"],
+    ["Policy", dmarc.p ? `p=${dmarc.p}, sp=${dmarc.sp}, pct=${dmarc.pct}` : null],
+    ["Alignment", dmarc.adkim ? `adkim=${dmarc.adkim}, aspf=${dmarc.aspf}` : null],
+    ["DMARC errors", dmarc.errors?.length ? dmarc.errors.join("; ") : null],
+  ]));
+  return card;
 }
