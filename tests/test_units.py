@@ -7,7 +7,7 @@ import pytest
 from mailprobe import liveness
 from mailprobe.crypto import DecryptionError, KeyringError, SecretBox, generate_key
 from mailprobe.jobs import new_id
-from mailprobe.models import split_host_port
+from mailprobe.models import PhaseReport, SmtpTestRequest, split_host_port
 from mailprobe.settings import Settings
 from worker.message import build_test_message, dot_stuff
 from worker.smtp import SMTPReply, Transcript
@@ -114,3 +114,17 @@ def test_when_a_worker_is_dead(
     last = None if beat_age is None else now - beat_age
     signs = liveness.Signs(last, server, subscribed, current_server=RUN_ID)
     assert liveness.is_dead(signs, now) is dead
+
+
+def test_requests_take_either_field_name_and_reports_answer_in_camel_case() -> None:
+    # pydantic's validate_by_name, validate_by_alias and serialize_by_alias (2.11 and later).
+    snake = {"sender_address": "a@example.com", "sender_name": "A", "receiver_address": "b@x.org"}
+    camel = {"senderAddress": "a@example.com", "senderName": "A", "receiverAddress": "b@x.org"}
+    by_name, by_alias = (
+        SmtpTestRequest.model_validate({**fields, "host": "smtp.example.com:587"})
+        for fields in (snake, camel)
+    )
+    assert by_name == by_alias and by_name.receiver_address == "b@x.org"
+    phase = PhaseReport(name="connect", ok=True, duration_ms=1.5)
+    assert phase.model_dump() == {"name": "connect", "ok": True, "durationMs": 1.5, "reply": None}
+    assert PhaseReport.model_validate_json(phase.model_dump_json()) == phase
