@@ -156,14 +156,14 @@ def test_misbehaving_server(
         server.stop()
     assert job["status"] == "failed"
     error = job["result"]["error"]
+    # The job has ended: its report never says it will be tried again.
+    assert error["retryable"] is False
     assert (error["category"], error["phase"], error["transient"]) == (
         category,
         phase,
         transient,
     ), error
     expected_attempts = 3 if transient else 1
-    # The job has ended: its report never says it will be tried again.
-    assert error["retryable"] is False
     assert (error["attempt"], error["maxAttempts"]) == (expected_attempts, 3)
     assert len(job["attempts"]) == expected_attempts
     assert server.connections >= expected_attempts

@@ -211,14 +211,14 @@ def test_a_transient_auth_failure_is_not_retried(
     finally:
         server.stop()
     assert job["status"] == "failed"
-    error = job["result"]["error"]
-    assert (error["category"], error["phase"]) == (category, "auth")
     # Transient, yet tried once: the credentials went to the server once in this job.
-    assert (error["transient"], error["retryable"]) == (True, False)
-    assert "not tried again: credentials go to a server at most once per job" in error["message"]
     assert len(job["attempts"]) == 1
     assert len([line for line in server.lines if line.startswith("AUTH ")]) == 1
     assert server.connections == 1
+    error = job["result"]["error"]
+    assert (error["category"], error["phase"]) == (category, "auth")
+    assert (error["transient"], error["retryable"]) == (True, False)
+    assert "not tried again: credentials go to a server at most once per job" in error["message"]
 
 
 def test_recipient_rejected(client: ApiClient, servers: list[Any]) -> None:
@@ -270,8 +270,8 @@ def test_silent_server_times_out_and_is_retried(client: ApiClient) -> None:
     assert job["status"] == "failed"
     error = job["result"]["error"]
     # Transient, and tried three times: the final report says it failed for good.
-    assert (error["category"], error["phase"], error["transient"]) == ("timeout", "banner", True)
     assert error["retryable"] is False
+    assert (error["category"], error["phase"], error["transient"]) == ("timeout", "banner", True)
     assert (error["attempt"], error["maxAttempts"]) == (3, 3)
     assert error["message"].endswith("(tried 3 of 3 attempts; no more will be made)")
     first = job["attempts"][0]["error"]
