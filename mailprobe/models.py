@@ -557,7 +557,9 @@ class Report(ResponseModel):
     phases: list[PhaseReport] = Field(default_factory=list)
     message_id: str | None = None
     subject: str | None = Field(
-        None, description="the test message's Subject, to find it in the receiver's mailbox"
+        None,
+        description="the Subject of the test message the server accepted, to find it in the "
+        "receiver's mailbox",
     )
     error: ProbeError | None = None
     warnings: list[ReportWarning] = Field(default_factory=list)

@@ -380,7 +380,6 @@ class _Session:
 
         built = self._message()
         message_id, message = built.message_id, built.data
-        self.report.subject = built.subject
         with self.phase("mail_from", opts.command_timeout):
             parameters = self._mail_parameters(features)
             if "SIZE" in features:
@@ -397,7 +396,7 @@ class _Session:
             self.transcript.record("C", ".")
             conn.send(dot_stuff(message))
             conn.expect(self._read(conn), 250)
-        self.report.message_id = message_id
+        self.report.message_id, self.report.subject = message_id, built.subject
         if self.on_accepted is not None:
             # A shallow copy: the callback stores it at once, before the session goes on.
             partial = self.report.model_copy(
