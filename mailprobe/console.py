@@ -49,10 +49,12 @@ def exit_code(job: Job) -> int:
 
 
 def _reply(phase: PhaseReport) -> str:
+    """The first line of the phase's reply, and its note (what it found besides success)."""
     if phase.reply is None:
-        return ""
+        return phase.note or ""
     first = phase.reply.text.splitlines()[0] if phase.reply.text else ""
-    return f"{phase.reply.code} {first}".strip()
+    reply = f"{phase.reply.code} {first}".strip()
+    return f"{reply} ({phase.note})" if phase.note else reply
 
 
 def summary(job: Job) -> list[tuple[str, str]]:
@@ -65,17 +67,31 @@ def summary(job: Job) -> list[tuple[str, str]]:
             rows.append(("TLS", f"{tls.mode}, {tls.version}, {tls.cipher}"))
         if tls.certificate is not None:
             cert = tls.certificate
-            trust = "verified" if cert.verified else "NOT verified"
+            trust = "verified" if cert.verified else f"NOT verified: {cert.verify_error or '?'}"
             rows.append(("certificate", f"{cert.subject} ({trust})"))
+            if cert.subject_alt_names:
+                rows.append(("valid for", ", ".join(cert.subject_alt_names)))
             rows.append(("issuer", cert.issuer))
+            if cert.not_before:
+                rows.append(("valid from", cert.not_before))
             rows.append(("expires", cert.not_after))
+            if cert.chain_length:
+                rows.append(("chain", f"{cert.chain_length} sent by the server"))
             rows.append(("sha256", cert.sha256))
         if report.auth.offered or report.auth.used:
             offered = " ".join(report.auth.offered) or "nothing"
             rows.append(("AUTH", f"offered {offered}; used {report.auth.used or 'none'}"))
         if report.sender_domain is not None:
             rows.extend(sender_domain_rows(report.sender_domain))
+        if report.subject:
+            rows.append(("subject", report.subject))
+        rows.extend(("warning", warning.message) for warning in report.warnings)
     rows.append(("verdict", verdict(job)))
+    error = report.error if report is not None else None
+    if job.status == "failed" and error is not None and error.hint:
+        rows.append(("hint", error.hint))
+        if error.hint_source:
+            rows.append(("source", error.hint_source))
     return rows
 
 

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     smtp_command_timeout: float = Field(30.0, gt=0)
     smtp_data_timeout: float = Field(60.0, gt=0)
     smtp_session_deadline: float = Field(120.0, gt=0)
+    # AUTH over an unencrypted connection is refused, as Go's net/smtp (Zitadel's client)
+    # refuses it, except to localhost, 127.0.0.1 and ::1; true lets it through (a warning).
+    allow_cleartext_auth: bool = False
+    # A certificate that expires within this many days is a warning on the report.
+    cert_expiry_warn_days: int = Field(14, ge=0)
 
     # The sender domain's SPF and DMARC after each session (off: no DNS query is made; the
     # benchmarks and the soak turn it off, so they measure SMTP and query no outside resolver),

@@ -115,7 +115,13 @@ def test_local_starttls_with_auth_shows_the_certificate(
     assert re.search(r"^  auth\s+ok\s+[\d.]+ ms  235 ", out, re.MULTILINE)
     assert re.search(r"^TLS:\s+starttls, TLSv1\.[23], ", out, re.MULTILINE)
     assert re.search(r"^certificate: .* \(verified\)$", out, re.MULTILINE)
+    assert re.search(r"^valid for:\s+localhost, 127\.0\.0\.1$", out, re.MULTILINE)
+    assert re.search(r"^chain:\s+1 sent by the server$", out, re.MULTILINE)
     assert re.search(r"^sha256:\s+[0-9a-f]{64}$", out, re.MULTILINE)
+    # The implicit-TLS try is no failure: it ends well and says that STARTTLS follows.
+    assert re.search(r"^  tls\s+ok\s+[\d.]+ ms  no TLS on connect: .*STARTTLS", out, re.MULTILINE)
+    assert re.search(r"^warning:\s+port \d+ does not speak TLS on connect", out, re.MULTILINE)
+    assert re.search(r"^subject:\s+mailprobe test \w{8}: ", out, re.MULTILINE)
     assert password not in out + done.stderr
     assert server.auth_attempts and server.auth_attempts[0][1] == "alice"
 
@@ -145,6 +151,8 @@ def test_local_wrong_password_exits_with_the_auth_code(
     assert re.search(r"^  auth\s+FAILED\s+[\d.]+ ms  535 ", done.stdout, re.MULTILINE)
     assert "verdict:     FAILED: auth in auth: " in done.stdout
     assert "(exit 7)" in done.stdout
+    assert "\nhint:        The server refused the user or the password." in done.stdout
+    assert "\nsource:      https://www.rfc-editor.org/rfc/rfc4954#section-6\n" in done.stdout
     assert wrong not in done.stdout + done.stderr
 
 

@@ -15,6 +15,7 @@ export class JobView {
     this.head = h("div", { class: "job-head" });
     this.meta = h("p", { class: "job-meta" });
     this.verdict = h("div", { class: "verdict pending", role: "status", "aria-live": "polite" });
+    this.warnings = h("div", { class: "warnings" });
     this.phaseCount = h("p", { class: "visually-hidden", "aria-live": "polite" });
     this.figure = h("figure", { class: "waterfall" });
     this.phaseTable = h("div");
@@ -22,7 +23,7 @@ export class JobView {
     this.attempts = h("div");
     this.transcript = h("div", { class: "transcript" });
     this.element = h("section", { class: "card job", "aria-label": "Test result" },
-      this.head, this.meta, this.verdict,
+      this.head, this.meta, this.verdict, this.warnings,
       h("h3", {}, "Phases"), this.phaseCount, this.figure, this.phaseTable,
       this.details, this.attempts, this.transcript);
     this.captionId = uid("waterfall");
@@ -101,7 +102,8 @@ export class JobView {
       `From ${request.senderAddress ?? "?"} to ${request.receiverAddress ?? "?"}; `,
       request.tls ? "TLS required; " : "TLS not required; ",
       `${auth}. Job `, link(`/ui/jobs/${encodeURIComponent(job.id)}`, job.id, { class: "mono" }),
-      ", created ", when(job.createdAt), ".");
+      ", created ", when(job.createdAt), ".",
+      job.result?.subject ? [" Its test message: ", h("span", { class: "subject" }, job.result.subject), "."] : null);
   }
 
   drawVerdict() {
@@ -115,7 +117,24 @@ export class JobView {
         ? h("p", { class: "detail" }, "Category: ", h("span", { class: "category" }, result.category),
           result.phase ? `, while ${PHASE_WORDS[result.phase] ?? result.phase}.` : ".")
         : null,
-      result.detail ? h("p", { class: "detail" }, result.tone === "fail" || result.tone === "pending" ? `In detail: ${result.detail}` : result.detail) : null);
+      result.detail ? h("p", { class: "detail" }, result.tone === "fail" || result.tone === "pending" ? `In detail: ${result.detail}` : result.detail) : null,
+      result.hint
+        ? h("p", { class: "detail hint-text" }, h("strong", {}, "Likely cause and fix: "), result.hint,
+          /^https:\/\//.test(result.hintSource ?? "")
+            ? [" (", h("a", { href: result.hintSource, rel: "noopener noreferrer", target: "_blank" }, "source"), ")"]
+            : null)
+        : null);
+    this.drawWarnings();
+  }
+
+  /** What did not fail the test but deserves a look: an expiring certificate, say. */
+  drawWarnings() {
+    const warnings = FINAL.has(this.job?.status) ? this.job?.result?.warnings ?? [] : [];
+    fill(this.warnings, warnings.length
+      ? h("section", { class: "warning-list", "aria-label": "Warnings" },
+        h("h3", {}, warnings.length === 1 ? "1 warning" : `${warnings.length} warnings`),
+        h("ul", {}, warnings.map((warning) => h("li", { dataset: { code: warning.code } }, warning.message))))
+      : null);
   }
 
   drawPhases() {
@@ -127,21 +146,17 @@ export class JobView {
       fill(this.phaseTable, h("p", { class: "empty" }, FINAL.has(this.job?.status) ? "No phase was run." : "The phases appear here as they end."));
       return;
     }
+    // A phase's note says what it found besides success: with tls: true, implicit TLS comes
+    // first, and a server that greets in plaintext gets STARTTLS on a new connection.
     const rows = phases.map((phase) => h("tr", { dataset: { phase: phase.name } },
       h("td", { class: "mono" }, phase.name),
       h("td", {}, phase.ok ? h("span", { class: "ok-mark" }, "✓ ok") : h("span", { class: "fail-mark" }, "✗ failed")),
       h("td", { class: "num" }, ms(phase.durationMs)),
-      h("td", { class: "reply" }, phase.reply ? `${phase.reply.code} ${phase.reply.text}` : "")));
-    // tls: true tries implicit TLS first; a server that greets in plaintext fails that
-    // handshake and gets a second connection with STARTTLS, as Zitadel does.
-    const fellBack = this.job?.result?.tls?.mode === "starttls" && phases.some((phase) => phase.name === "tls" && !phase.ok);
+      h("td", { class: "reply" }, phase.reply ? `${phase.reply.code} ${phase.reply.text}` : "",
+        phase.note ? h("span", { class: "note" }, phase.reply ? ` (${phase.note})` : phase.note) : null)));
     fill(this.phaseTable,
       attempt > 1 ? h("p", { class: "job-meta" }, `Attempt ${attempt}:`) : null,
-      table("Phases", ["Phase", "Result", ["Time", "num"], "Server's reply"], rows),
-      fellBack
-        ? h("p", { class: "job-meta" }, "The server did not speak TLS on connect, so mailprobe connected " +
-          "again and switched to TLS with STARTTLS (as Zitadel does): that first handshake failing is expected.")
-        : null);
+      table("Phases", ["Phase", "Result", ["Time", "num"], "Server's reply"], rows));
   }
 
   /** The waterfall: each phase a bar that starts where the one before it ended. */
@@ -165,7 +180,7 @@ export class JobView {
       const x = labelWidth + (start / total) * track;
       const barWidth = Math.max((phase.durationMs / total) * track, 2);
       start += phase.durationMs;
-      const reply = phase.reply ? ` — ${phase.reply.code} ${phase.reply.text}` : "";
+      const reply = phase.reply ? ` — ${phase.reply.code} ${phase.reply.text}` : phase.note ? ` — ${phase.note}` : "";
       return s("g", { class: "row" },
         s("title", {}, `${phase.name}: ${ms(phase.durationMs)}${phase.ok ? "" : " (failed)"}${reply}`),
         s("text", { class: "label", x: 0, y: y + 15 }, phase.name),
@@ -223,6 +238,13 @@ function expiry(notAfter) {
   return [when(notAfter), ` (${relative})`];
 }
 
+function validFrom(notBefore) {
+  if (!notBefore) return null;
+  const date = new Date(notBefore);
+  if (Number.isNaN(date.getTime()) || date.getTime() <= Date.now()) return when(notBefore);
+  return [when(notBefore), ` (in ${Math.round((date.getTime() - Date.now()) / 86400000)} days: not valid yet)`];
+}
+
 function tlsCard(tls) {
   const card = h("section", { class: "card tls-card", "aria-label": "TLS" }, h("h3", {}, "TLS"));
   if (!tls || tls.mode === "none") {
@@ -230,6 +252,7 @@ function tlsCard(tls) {
     return card;
   }
   const certificate = tls.certificate;
+  const chain = certificate?.chainLength;
   card.append(facts([
     ["Mode", tls.mode === "implicit" ? "implicit TLS (from the first byte)" : "STARTTLS (upgraded after the greeting)"],
     ["Version", tls.version],
@@ -237,11 +260,14 @@ function tlsCard(tls) {
     ...(certificate
       ? [
         ["Subject", certificate.subject],
+        ["Valid for", certificate.subjectAltNames?.length ? certificate.subjectAltNames.join(", ") : null],
         ["Issuer", certificate.issuer],
+        ["Valid from", validFrom(certificate.notBefore)],
         ["Expires", expiry(certificate.notAfter)],
+        ["Chain", chain ? `${chain} certificate${chain === 1 ? "" : "s"} sent by the server` : null],
         ["Verified", certificate.verified
           ? h("span", { class: "ok-mark" }, "yes: trusted chain, matching host name")
-          : h("span", { class: "fail-mark" }, "no: not verified")],
+          : h("span", { class: "fail-mark" }, `no: ${certificate.verifyError ?? "not verified"}`)],
         ["SHA-256", h("span", { class: "mono" }, certificate.sha256)],
       ]
       : [["Certificate", "none received"]]),
