@@ -154,5 +154,11 @@ def test_requests_take_either_field_name_and_reports_answer_in_camel_case() -> N
     )
     assert by_name == by_alias and by_name.receiver_address == "b@x.org"
     phase = PhaseReport(name="connect", ok=True, duration_ms=1.5)
-    assert phase.model_dump() == {"name": "connect", "ok": True, "durationMs": 1.5, "reply": None}
+    assert phase.model_dump() == {
+        "name": "connect",
+        "ok": True,
+        "durationMs": 1.5,
+        "reply": None,
+        "note": None,
+    }
     assert PhaseReport.model_validate_json(phase.model_dump_json()) == phase
