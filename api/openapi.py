@@ -20,6 +20,7 @@ from mailprobe.jobs import ID_PATTERN
 from mailprobe.models import (
     BatchRequest,
     BatchResult,
+    CertificateExpiringEvent,
     DeliveryList,
     Job,
     JobPage,
@@ -27,18 +28,23 @@ from mailprobe.models import (
     PasswordRequest,
     ProviderAdded,
     ProviderChanged,
+    ProviderChangedEvent,
     ProviderConfig,
+    ProviderHistory,
     ProviderList,
     ProviderRequest,
     ProviderTestRequest,
     RequestModel,
     SearchRequest,
+    SmtpTestCompletedEvent,
     SmtpTestRequest,
     Status,
     Webhook,
     WebhookCreated,
     WebhookList,
     WebhookRequest,
+    ZitadelProviderTestRequest,
+    ZitadelTestRequest,
 )
 
 ADMIN_PREFIX = "/admin/v1"  # Zitadel's admin API base path
@@ -212,6 +218,24 @@ OPERATIONS: list[Operation] = [
         permission="smtp.read",
         parameters=[_PROVIDER_ID],
         responses={200: ("The provider", ProviderConfig), 404: ("No such provider", Status)},
+    ),
+    Operation(
+        "get",
+        "/email/{id}/history",
+        "getEmailProviderHistory",
+        "A stored provider's last re-tests, newest first",
+        permission="smtp.read",
+        parameters=[_PROVIDER_ID],
+        description="A provider with `retestIntervalSeconds` is re-tested on that schedule, in "
+        "dry-run mode (nothing is sent); its last 10 re-tests are kept: time, outcome, error "
+        "category, the recipient's answer, TLS version, certificate fingerprint and expiry, "
+        "AUTH mechanisms offered, banner. A change from one re-test to the next fires the "
+        "webhook event `smtp_provider.changed`; a certificate about to expire fires "
+        "`smtp_provider.certificate_expiring`, once (see `webhooks`).",
+        responses={
+            200: ("The provider's schedule and history", ProviderHistory),
+            404: ("No such provider", Status),
+        },
     ),
     Operation(
         "get",
@@ -468,7 +492,7 @@ ZITADEL_OPERATIONS: list[Operation] = [
         f"{ADMIN_PREFIX}/email/smtp/_test",
         "zitadelTestSmtpProvider",
         "Test an SMTP provider, answering when the test has ended (Zitadel's JSON)",
-        body=SmtpTestRequest,
+        body=ZitadelTestRequest,
         permission="smtp.test",
         parameters=[_GRPC_TIMEOUT, _IDEMPOTENCY],
         description=_SYNCHRONOUS,
@@ -479,13 +503,41 @@ ZITADEL_OPERATIONS: list[Operation] = [
         f"{ADMIN_PREFIX}/email/smtp/{{id}}/_test",
         "zitadelTestStoredSmtpProvider",
         "Test a stored provider as stored, answering when the test has ended",
-        body=ProviderTestRequest,
+        body=ZitadelProviderTestRequest,
         permission="smtp.test",
         parameters=[_PROVIDER_ID, _GRPC_TIMEOUT, _IDEMPOTENCY],
         description=_SYNCHRONOUS,
         responses=_SYNCHRONOUS_RESPONSES,
     ),
 ]
+
+# The events a webhook subscription receives (OpenAPI 3.1 `webhooks`).
+WEBHOOK_EVENTS: list[tuple[str, type[BaseModel], str]] = [
+    (
+        "smtp_test.completed",
+        SmtpTestCompletedEvent,
+        "A job ended, after its last attempt; `data` is the job.",
+    ),
+    (
+        "smtp_provider.changed",
+        ProviderChangedEvent,
+        "A stored provider's scheduled re-test differs from the one before in its outcome, "
+        "certificate (fingerprint, expiry), TLS version, AUTH mechanisms offered or banner: "
+        "`data.changes` lists each, with its value before and after.",
+    ),
+    (
+        "smtp_provider.certificate_expiring",
+        CertificateExpiringEvent,
+        "A stored provider's certificate expires within MAILPROBE_CERT_EXPIRY_WARN_DAYS "
+        "(default 14): sent once per certificate.",
+    ),
+]
+_SIGNED = (
+    "Signed by the Standard Webhooks scheme: headers webhook-id (the same on every attempt: "
+    "de-duplicate on it), webhook-timestamp and webhook-signature (v1,<base64 HMAC-SHA256 of "
+    '"id.timestamp.body"> with the subscription\'s secret). Any 2xx is success; 410 '
+    "disables the subscription; anything else is retried."
+)
 
 _COMMON_ERRORS = {
     400: "Invalid argument (with fieldViolations) or failed precondition",
@@ -522,8 +574,9 @@ def openapi_document() -> dict[str, Any]:
     # Every model an operation names, in order of first mention.
     named = (
         [Status]
-        + [op.body for op in OPERATIONS]
+        + [op.body for op in OPERATIONS + ZITADEL_OPERATIONS]
         + [model for op in OPERATIONS for _, model in op.responses.values()]
+        + [model for _, model, _ in WEBHOOK_EVENTS]
     )
     models = [m for m in dict.fromkeys(named) if isinstance(m, type)]
     _, defs = models_json_schema(
@@ -576,6 +629,18 @@ def openapi_document() -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "paths": paths,
+        "webhooks": {
+            name: {
+                "post": {
+                    "operationId": name.replace(".", "_"),
+                    "summary": text,
+                    "description": _SIGNED,
+                    "requestBody": {"required": True, "content": _json(model)},
+                    "responses": {"200": {"description": "Delivered (any 2xx)"}},
+                }
+            }
+            for name, model, text in WEBHOOK_EVENTS
+        },
         "components": {
             "schemas": defs["$defs"],
             "securitySchemes": {

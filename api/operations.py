@@ -14,17 +14,20 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from api.destinations import check_smtp_destinations
-from api.errors import FAILED_PRECONDITION, ApiError, not_found
+from api.errors import FAILED_PRECONDITION, ApiError, invalid, not_found
 from api.services import Services
 from mailprobe.apikeys import Principal
 from mailprobe.jobs import is_id
 from mailprobe.limits import RateLimited
 from mailprobe.models import (
+    MAX_RETEST_INTERVAL,
     Details,
     Job,
+    ProviderHistory,
     ProviderRequest,
     SmtpSettings,
     SmtpTestRequest,
+    ms_time,
     utcnow,
 )
 from mailprobe.providers import StaleSecret, StoredProvider
@@ -71,14 +74,12 @@ def admit(call: Call, test: SmtpTestRequest) -> SmtpTestRequest:
     return test
 
 
-def provider_test(call: Call, provider_id: str, receiver_address: str) -> SmtpTestRequest:
+def provider_test(
+    call: Call, provider_id: str, receiver_address: str, *, dry_run: bool = False
+) -> SmtpTestRequest:
     """The admitted test of a stored provider as it is stored."""
     provider = stored_provider(call, provider_id)
-    fields = provider.settings.model_dump(exclude={"description", "reply_to_address"})
-    test = SmtpTestRequest.model_validate(
-        {**fields, "receiver_address": receiver_address, "id": provider.id}
-    )
-    return admit(call, test.with_secrets(provider.secrets(call.svc.box)))
+    return admit(call, provider.test_request(receiver_address, call.svc.box, dry_run=dry_run))
 
 
 def enqueue(
@@ -153,11 +154,13 @@ def search_providers(
 
 
 def add_provider(call: Call, request: ProviderRequest) -> StoredProvider:
+    _check_interval(call, request)
     call.check_destinations(request)
     return _fresh(lambda: call.svc.providers.create(call.tenant, request))
 
 
 def update_provider(call: Call, provider_id: str, request: ProviderRequest) -> Details:
+    _check_interval(call, request)
     call.check_destinations(request)
     return _changed(
         _fresh(lambda: call.svc.providers.update(_known(provider_id), call.tenant, request))
@@ -177,6 +180,29 @@ def remove_provider(call: Call, provider_id: str) -> Details:
         raise not_found("provider")
     now = utcnow()
     return Details(sequence=0, creation_date=now, change_date=now, resource_owner=call.tenant)
+
+
+def provider_history(call: Call, provider_id: str) -> ProviderHistory:
+    provider = stored_provider(call, provider_id)
+    next_ms = provider.next_retest_ms
+    return ProviderHistory(
+        provider_id=provider.id,
+        retest_interval_seconds=provider.retest_interval,
+        next_retest_at=None if next_ms is None else ms_time(next_ms),
+        history=call.svc.history.read(provider.id).entries,
+    )
+
+
+def _check_interval(call: Call, request: ProviderRequest) -> None:
+    """A re-test interval is 0 (off) or from the operator's shortest to MAX_RETEST_INTERVAL
+    (the model checks the upper bound)."""
+    interval = request.retest_interval_seconds
+    shortest = call.svc.settings.retest_min_interval
+    if interval and interval < shortest:
+        raise invalid(
+            "retestIntervalSeconds",
+            f"0 (off) or from {shortest} to {MAX_RETEST_INTERVAL} seconds",
+        )
 
 
 def _known(provider_id: str) -> str:

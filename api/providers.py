@@ -42,6 +42,12 @@ def get_provider(provider_id: str) -> Response:
     return json_response(ProviderConfig(config=stored.public()))
 
 
+@bp.get("/email/<provider_id>/history")
+@require("smtp.read")
+def provider_history(provider_id: str) -> Response:
+    return json_response(operations.provider_history(_call(), provider_id))
+
+
 @bp.get("/email")
 @require("smtp.read")
 def get_active_provider() -> Response:

@@ -12,6 +12,7 @@ from flask import current_app
 from mailprobe.apikeys import ApiKeyStore
 from mailprobe.crypto import SecretBox
 from mailprobe.destination import DestinationPolicy
+from mailprobe.history import HistoryStore
 from mailprobe.jobs import JobStore
 from mailprobe.limits import RateLimit
 from mailprobe.providers import ProviderStore
@@ -27,6 +28,7 @@ class Services:
     jobs: JobStore
     api_keys: ApiKeyStore
     providers: ProviderStore
+    history: HistoryStore
     webhooks: WebhookStore
     policy: DestinationPolicy
     rate_limit: RateLimit
@@ -48,6 +50,7 @@ def build_services(settings: Settings) -> Services:
         jobs=JobStore(client, settings.result_ttl),
         api_keys=ApiKeyStore(client),
         providers=ProviderStore(client, box),
+        history=HistoryStore(client, settings.result_ttl),
         webhooks=WebhookStore(client, box, settings.result_ttl),
         policy=DestinationPolicy.from_settings(settings),
         rate_limit=RateLimit(settings.rate_limit, settings.rate_burst),

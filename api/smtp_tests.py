@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import get_args
+from typing import TypeVar, get_args
 
 from flask import Blueprint, Response, g, request, url_for
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from api.auth import current_principal, require
 from api.errors import ApiError, from_validation_error, invalid
@@ -27,9 +27,13 @@ from mailprobe.models import (
     JobStatus,
     ProviderTestRequest,
     SmtpTestRequest,
+    ZitadelProviderTestRequest,
+    ZitadelTestRequest,
 )
 
 bp = Blueprint("smtp_tests", __name__)
+
+M = TypeVar("M", bound=BaseModel)
 
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 
@@ -89,10 +93,18 @@ def _submit(test: SmtpTestRequest) -> Response:
     return json_response(job, 202, {**headers, "Location": _job_location(job), "Retry-After": "1"})
 
 
+def _parse_test(model: type[M], zitadel_model: type[BaseModel]) -> M:
+    """The body as `model`; under /admin/v1 it must first be Zitadel's own message, which
+    has no dryRun: a test on Zitadel's wire always sends, as Zitadel's does."""
+    if _zitadel_surface():
+        parse_body(zitadel_model)
+    return parse_body(model)
+
+
 @bp.post("/email/smtp/_test")
 @require("smtp.test")
 def create_test() -> Response:
-    return _submit(admit(_call(), parse_body(SmtpTestRequest)))
+    return _submit(admit(_call(), _parse_test(SmtpTestRequest, ZitadelTestRequest)))
 
 
 @bp.post("/email/smtp/_tests")
@@ -130,8 +142,8 @@ def create_tests() -> Response:
 @bp.post("/email/smtp/<provider_id>/_test")
 @require("smtp.test")
 def test_stored_provider(provider_id: str) -> Response:
-    body = parse_body(ProviderTestRequest)
-    return _submit(provider_test(_call(), provider_id, body.receiver_address))
+    body = _parse_test(ProviderTestRequest, ZitadelProviderTestRequest)
+    return _submit(provider_test(_call(), provider_id, body.receiver_address, dry_run=body.dry_run))
 
 
 @bp.get("/email/smtp/_test/<job_id>")

@@ -1,4 +1,4 @@
-"""The `mailprobe` command: serve, worker, dev, keys, jobs, test, status."""
+"""The `mailprobe` command: serve, worker, dev, keys, jobs, test, schedule, status."""
 
 from __future__ import annotations
 
@@ -296,7 +296,7 @@ def keys_generate(key_id: str) -> None:
 
 _TEST_EPILOG = """\b
 Exit codes:
-   0  the server accepted the message
+   0  the server accepted the message (--dry-run: the recipient)
    1  the test could not run (the API refused it or cannot be reached)
    2  wrong options
    3  dns                  8  sender_rejected
@@ -338,6 +338,11 @@ def _password(from_stdin: bool, env_name: str | None) -> str:
 @click.option("--from", "sender", required=True, metavar="ADDRESS", help="the sender")
 @click.option("--to", "receiver", required=True, metavar="ADDRESS", help="the receiver")
 @click.option("--name", default="mailprobe", show_default=True, help="the sender's name")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="verify without sending: stop after RCPT TO (RSET, QUIT) and show the recipient's answer",
+)
 @click.option("--local", is_flag=True, help="run the test in this process: no API, no Redis")
 @click.option("--api", "api_url", metavar="URL", help="run the test through a running API")
 @click.option("--json", "as_json", is_flag=True, help="print the job as JSON, nothing else")
@@ -350,13 +355,16 @@ def test_command(
     sender: str,
     receiver: str,
     name: str,
+    dry_run: bool,
     local: bool,
     api_url: str | None,
     as_json: bool,
 ) -> None:
     """Send a test email through an SMTP server and show each phase as it happens.
 
-    Like swaks: the reply and time of each phase, the TLS certificate, the verdict.
+    Like swaks: the reply and time of each phase, the TLS certificate, the verdict. With
+    --dry-run nothing is sent: the session stops after RCPT TO, and the verdict is the
+    server's answer to the recipient.
     """
     from mailprobe.console import EXIT_CODES, EXIT_NOT_RUN, display, exit_code
     from mailprobe.models import SmtpTestRequest
@@ -372,6 +380,8 @@ def test_command(
         "password": _password(password_stdin, password_env),
         "receiverAddress": receiver,
     }
+    if dry_run:
+        body["dryRun"] = True
     try:
         request = SmtpTestRequest.model_validate(body)
     except ValidationError as exc:
@@ -385,7 +395,10 @@ def test_command(
     if shown is not None:
         where = "in this process" if local else f"through {api_url}"
         encryption = "TLS required" if tls else "no TLS"
-        shown.begin(f"mailprobe test: {host} ({encryption}), {sender} to {receiver}, {where}")
+        sending = "dry run: nothing is sent, " if dry_run else ""
+        shown.begin(
+            f"mailprobe test: {host} ({encryption}), {sender} to {receiver}, {sending}{where}"
+        )
     on_phase = shown.phase if shown is not None else (lambda _: None)
     if local:
         job = _run_local(request, on_phase)
@@ -449,6 +462,47 @@ def _run_local(request: SmtpTestRequest, on_phase: Callable[[PhaseEvent], None])
         attempts=[attempt],
         result=report,
     )
+
+
+@main.command()
+@click.option("--provider", "provider_id", metavar="ID", help="one provider's re-tests")
+@click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
+def schedule(provider_id: str | None, as_json: bool) -> None:
+    """Stored providers' re-tests: how many are scheduled, overdue and due soon, and how
+    evenly; with --provider, that provider's next re-test and history."""
+    import dataclasses
+    import json
+    import time
+
+    import redis
+
+    from mailprobe.console import history_rows, schedule_rows
+    from mailprobe.history import HistoryStore
+    from mailprobe.redisconn import get_redis
+    from mailprobe.schedule import RetestSchedule
+
+    settings = _settings(keys=False)
+    client = get_redis(settings.redis_url)
+    plan = RetestSchedule(client, settings.result_ttl)
+    try:
+        if provider_id is None:
+            overview = plan.overview(int(time.time() * 1000))
+            if as_json:
+                click.echo(json.dumps(dataclasses.asdict(overview), indent=2))
+                return
+            for label, value in schedule_rows(overview):
+                click.echo(f"{label + ':':<24}{value}")
+            return
+        next_ms = plan.next_due_ms([provider_id])[0]
+        entries = HistoryStore(client, settings.result_ttl).read(provider_id).entries
+    except redis.RedisError as exc:
+        raise click.ClickException(f"Redis does not answer: {type(exc).__name__}") from None
+    if as_json:
+        shown = [entry.model_dump(mode="json") for entry in entries]
+        click.echo(json.dumps({"nextDueMs": next_ms, "history": shown}, indent=2))
+        return
+    for line in history_rows(provider_id, next_ms, entries):
+        click.echo(line)
 
 
 @main.command()

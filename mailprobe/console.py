@@ -1,4 +1,5 @@
-"""What `mailprobe test` and `mailprobe status` print, and `mailprobe test`'s exit codes.
+"""What `mailprobe test`, `mailprobe schedule` and `mailprobe status` print, and
+`mailprobe test`'s exit codes.
 
 On a terminal `mailprobe test` shows a live display (rich): each phase as it ends and a
 spinner while the server is awaited. Anywhere else (a pipe, a file, CI) it prints the same
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 from rich.console import Console, Group, RenderableType
@@ -19,8 +20,11 @@ from rich.table import Table
 from rich.text import Text
 
 from mailprobe.metrics import Snapshot
-from mailprobe.models import Job, PhaseReport, SenderDomainReport
+from mailprobe.models import Job, PhaseReport, ProviderCheck, SenderDomainReport, ms_time
 from mailprobe.progress import PhaseEvent
+
+if TYPE_CHECKING:
+    from mailprobe.schedule import Overview
 
 # `mailprobe test` exits with one of these; the README's table says the same.
 EXIT_OK = 0
@@ -86,6 +90,13 @@ def summary(job: Job) -> list[tuple[str, str]]:
         if report.subject:
             rows.append(("subject", report.subject))
         rows.extend(("warning", warning.message) for warning in report.warnings)
+        if report.recipient is not None:
+            recipient = report.recipient
+            first = recipient.text.splitlines()[0] if recipient.text else ""
+            answer = f"{recipient.code} {first}".strip()
+            rows.append(("recipient", f"{recipient.address}: {answer} ({recipient.status})"))
+        if report.dry_run:
+            rows.append(("message", "not sent (dry run: the session stopped after RCPT TO)"))
     rows.append(("verdict", verdict(job)))
     error = report.error if report is not None else None
     if job.status == "failed" and error is not None and error.hint:
@@ -129,6 +140,8 @@ def sender_domain_rows(section: SenderDomainReport) -> list[tuple[str, str]]:
 def verdict(job: Job) -> str:
     attempts = f" after {len(job.attempts)} attempts" if len(job.attempts) > 1 else ""
     if job.status == "succeeded":
+        if job.result is not None and job.result.dry_run:
+            return f"OK: the server accepted the recipient{attempts}; dry run, nothing was sent"
         message_id = job.result.message_id if job.result else None
         return f"OK: the server accepted the message{attempts} (Message-ID {message_id})"
     error = job.result.error if job.result else None
@@ -250,6 +263,42 @@ def display() -> Display:
     """The live display on a terminal, plain lines anywhere else."""
     console = Console(highlight=False)
     return LiveDisplay(console) if console.is_terminal else PlainDisplay()
+
+
+# -- mailprobe schedule
+
+
+def schedule_rows(overview: Overview) -> list[tuple[str, str]]:
+    late = f" (the oldest {overview.oldest_late_seconds:.0f} s late)" if overview.overdue else ""
+    return [
+        ("providers scheduled", f"{overview.scheduled}"),
+        ("overdue", f"{overview.overdue}{late}"),
+        (
+            "due",
+            f"{overview.next_minute} in the next minute, {overview.next_hour} in the next hour, "
+            f"{overview.next_day} in the next 24 h",
+        ),
+        (
+            "busiest minute (24 h)",
+            f"{overview.busiest_minute} re-tests (mean {overview.mean_minute:.1f} a minute)",
+        ),
+    ]
+
+
+def history_rows(provider_id: str, next_ms: int | None, entries: list[ProviderCheck]) -> list[str]:
+    when = "not scheduled" if next_ms is None else f"next re-test {ms_time(next_ms)}"
+    lines = [f"provider {provider_id}: {when}; {len(entries)} re-tests kept, newest first"]
+    for entry in entries:
+        outcome = entry.outcome if entry.category is None else f"{entry.outcome} ({entry.category})"
+        recipient = f"RCPT {entry.recipient.code}" if entry.recipient else ""
+        certificate = (
+            f"cert {entry.certificate_sha256[:12]}… until {entry.certificate_not_after}"
+            if entry.certificate_sha256
+            else ""
+        )
+        parts = [entry.checked_at, outcome, recipient, entry.tls_version or "", certificate]
+        lines.append("  " + "  ".join(part for part in parts if part))
+    return lines
 
 
 # -- mailprobe status

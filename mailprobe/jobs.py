@@ -25,7 +25,15 @@ from mailprobe.metrics import (
     phase_observations,
     recent_slot,
 )
-from mailprobe.models import Job, JobStatus, PhaseReport, Report, SmtpTestRequest, utcnow
+from mailprobe.models import (
+    Job,
+    JobStatus,
+    PhaseReport,
+    Report,
+    RetestRun,
+    SmtpTestRequest,
+    utcnow,
+)
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # Every id mailprobe makes (jobs, providers, webhooks) is a ULID of this form.
@@ -51,9 +59,33 @@ def _id_floor(ms: int) -> str:
     return _ulid(ms << 80)
 
 
+def oldest_kept_id(now: float, ttl: int) -> str:
+    """The lowest id a tenant's job index keeps: its jobs older than the retention are gone."""
+    return _id_floor(int(now * 1000) - ttl * 1000)
+
+
 def seal_secrets(box: SecretBox, secrets: dict[str, str], context: str) -> str:
     """Secrets by name, encrypted as one JSON document; "" when there are none."""
     return box.encrypt(json.dumps(secrets), context) if secrets else ""
+
+
+def new_job(
+    request: SmtpTestRequest,
+    box: SecretBox,
+    *,
+    max_attempts: int | None = None,
+    retest: RetestRun | None = None,
+) -> tuple[Job, str]:
+    """A queued job for `request`, not yet stored, and its secrets sealed for it."""
+    job = Job(
+        id=new_id(),
+        status="queued",
+        created_at=utcnow(),
+        request=request.public(),
+        max_attempts=max_attempts,
+        retest=retest,
+    )
+    return job, seal_secrets(box, request.secrets(), job.id)
 
 
 def open_secrets(box: SecretBox, sealed: str, context: str) -> dict[str, str]:
@@ -145,16 +177,9 @@ class JobStore:
         jobs: list[Job] = []
         values: list[str] = []
         for request in requests:
-            job_id = new_id()
-            job = Job(
-                id=job_id,
-                status="queued",
-                created_at=utcnow(),
-                request=request.public(),
-                max_attempts=max_attempts,
-            )
+            job, sealed = new_job(request, box, max_attempts=max_attempts)
             jobs.append(job)
-            values += [job_id, job.model_dump_json(), seal_secrets(box, request.secrets(), job_id)]
+            values += [job.id, job.model_dump_json(), sealed]
         wait = float(
             self.redis.eval(
                 _CREATE,
@@ -168,7 +193,7 @@ class JobStore:
                 rate.burst if rate else 0,
                 len(jobs),
                 self.ttl,
-                _id_floor(int(now * 1000) - self.ttl * 1000),
+                oldest_kept_id(now, self.ttl),
                 tenant,
                 *values,
             )
@@ -462,8 +487,25 @@ return 0
 # KEYS: tenant's rate limit, tenant's jobs, unfinished jobs, then each new job
 # ARGV: now, rate interval (0: no limit), burst, cost, ttl, oldest id kept in the tenant's
 #       index, tenant, then each new job's id, doc and encrypted secrets
+# Lua: store a new, queued job (its hash, the tenant's index, the unfinished jobs), and trim
+# the tenant's index of ids older than retention. _CREATE and the re-test schedule's claim
+# (mailprobe.schedule) store jobs with these.
+STORE_JOB = """
+local function store_job(job, tenant_jobs, unfinished, now, ttl, tenant, id, doc, secret)
+  redis.call('HSET', job, 'tenant', tenant, 'doc', doc, 'secret', secret)
+  redis.call('EXPIRE', job, ttl)
+  redis.call('ZADD', tenant_jobs, 0, id)
+  redis.call('ZADD', unfinished, now, id)
+end
+local function trim_tenant_jobs(tenant_jobs, oldest_kept, ttl)
+  redis.call('ZREMRANGEBYLEX', tenant_jobs, '-', '(' .. oldest_kept)
+  redis.call('EXPIRE', tenant_jobs, ttl)
+end
+"""
+
 _CREATE = (
     GCRA
+    + STORE_JOB
     + """
 local now = tonumber(ARGV[1])
 if tonumber(ARGV[2]) > 0 and tonumber(ARGV[4]) > 0 then
@@ -472,13 +514,9 @@ if tonumber(ARGV[2]) > 0 and tonumber(ARGV[4]) > 0 then
 end
 for i = 4, #KEYS do
   local at = 8 + (i - 4) * 3
-  redis.call('HSET', KEYS[i], 'tenant', ARGV[7], 'doc', ARGV[at + 1], 'secret', ARGV[at + 2])
-  redis.call('EXPIRE', KEYS[i], ARGV[5])
-  redis.call('ZADD', KEYS[2], 0, ARGV[at])
-  redis.call('ZADD', KEYS[3], now, ARGV[at])
+  store_job(KEYS[i], KEYS[2], KEYS[3], now, ARGV[5], ARGV[7], ARGV[at], ARGV[at + 1], ARGV[at + 2])
 end
-redis.call('ZREMRANGEBYLEX', KEYS[2], '-', '(' .. ARGV[6])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
+trim_tenant_jobs(KEYS[2], ARGV[6], ARGV[5])
 return '0'
 """
 )

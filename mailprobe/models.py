@@ -11,7 +11,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 from urllib.parse import urlsplit
 
 import email_validator
@@ -31,6 +31,12 @@ from pydantic_core import PydanticCustomError
 def utcnow() -> str:
     """Now as an RFC 3339 UTC string with milliseconds."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def ms_time(unix_ms: int) -> str:
+    """Unix milliseconds as utcnow() writes a time."""
+    moment = datetime.fromtimestamp(unix_ms / 1000, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # --- field rules -------------------------------------------------------------------------------
@@ -315,8 +321,9 @@ class SmtpSettings(RequestModel):
         )
 
 
-class SmtpTestRequest(SmtpSettings):
-    """POST /email/smtp/_test: one test of an SMTP provider."""
+class ZitadelTestRequest(SmtpSettings):
+    """Zitadel's TestEmailProviderSMTPRequest: what gRPC, gRPC-web and
+    POST /admin/v1/email/smtp/_test take. A test there always sends its message."""
 
     receiver_address: EmailAddress
     id: Annotated[str, StringConstraints(max_length=200)] = ""
@@ -328,10 +335,41 @@ class SmtpTestRequest(SmtpSettings):
         return not (self.sender_address.isascii() and self.receiver_address.isascii())
 
 
-class ProviderTestRequest(RequestModel):
-    """POST /email/smtp/{id}/_test: test a stored provider as it is stored."""
+DryRun = Annotated[
+    bool,
+    Field(
+        description="Verify without sending: the session stops after RCPT TO with RSET and "
+        "QUIT, and the report says what the server answered to the recipient "
+        "(`result.recipient`). No message is sent."
+    ),
+]
+
+
+class SmtpTestRequest(ZitadelTestRequest):
+    """POST /email/smtp/_test: one test of an SMTP provider (Zitadel's fields, and dryRun)."""
+
+    dry_run: DryRun = False
+
+
+class ZitadelProviderTestRequest(RequestModel):
+    """Zitadel's TestEmailProviderSMTPByIdRequest (its id is in the path)."""
 
     receiver_address: EmailAddress
+
+
+class ProviderTestRequest(ZitadelProviderTestRequest):
+    """POST /email/smtp/{id}/_test: test a stored provider as it is stored."""
+
+    dry_run: DryRun = False
+
+
+# The longest re-test interval a stored provider may have: 30 days. The shortest is the
+# operator's MAILPROBE_RETEST_MIN_INTERVAL.
+MAX_RETEST_INTERVAL = 30 * 24 * 3600
+
+OptionalAddress = Annotated[
+    str, StringConstraints(max_length=200), AfterValidator(_check_optional_address)
+]
 
 
 class ProviderRequest(SmtpSettings):
@@ -340,9 +378,26 @@ class ProviderRequest(SmtpSettings):
     description: Annotated[str, StringConstraints(max_length=200), AfterValidator(_no_controls)] = (
         ""
     )
-    reply_to_address: Annotated[
-        str, StringConstraints(max_length=200), AfterValidator(_check_optional_address)
-    ] = ""
+    reply_to_address: OptionalAddress = ""
+    # mailprobe's own fields (Zitadel's wire has neither: there they stay as stored).
+    retest_interval_seconds: Annotated[
+        int | None,
+        Field(
+            ge=0,
+            le=MAX_RETEST_INTERVAL,
+            description="Re-test this provider every so many seconds, in dry-run mode (nothing "
+            "is sent), and keep its history (GET /email/{id}/history): 0 turns it off. At "
+            "least MAILPROBE_RETEST_MIN_INTERVAL (default 300). Left out: off for a new "
+            "provider, unchanged by an update.",
+        ),
+    ] = None
+    retest_receiver_address: Annotated[
+        OptionalAddress | None,
+        Field(
+            description="The recipient (RCPT TO) of the re-tests; empty: the sender address. "
+            "Left out: unchanged by an update."
+        ),
+    ] = None
 
 
 class PasswordRequest(RequestModel):
@@ -373,11 +428,13 @@ def _check_webhook_url(value: str) -> str:
     return _check_url(value, ("https", "http"))
 
 
-WebhookEvent = Literal["smtp_test.completed"]
+WebhookEvent = Literal[
+    "smtp_test.completed", "smtp_provider.changed", "smtp_provider.certificate_expiring"
+]
 
 
 def _all_events() -> list[WebhookEvent]:
-    return ["smtp_test.completed"]
+    return list(get_args(WebhookEvent))
 
 
 class WebhookRequest(RequestModel):
@@ -416,6 +473,7 @@ PhaseName = Literal[
     "auth",
     "mail_from",
     "rcpt_to",
+    "rset",
     "data",
     "quit",
 ]
@@ -500,6 +558,17 @@ class ReportWarning(ResponseModel):
 class AuthReport(ResponseModel):
     offered: list[str] = Field(default_factory=list)
     used: str | None = None
+
+
+class RecipientReport(ResponseModel):
+    """What the server answered to RCPT TO: `accepted` (2xx), `deferred` (4xx: try again
+    later, e.g. greylisting) or `rejected` (5xx, e.g. 550 unknown user)."""
+
+    address: str
+    status: Literal["accepted", "deferred", "rejected"]
+    code: int
+    enhanced_code: str | None = None
+    text: str
 
 
 class ProbeError(ResponseModel):
@@ -629,6 +698,13 @@ class Report(ResponseModel):
     )
     auth: AuthReport = Field(default_factory=AuthReport)
     phases: list[PhaseReport] = Field(default_factory=list)
+    dry_run: bool = Field(
+        False, description="the session was to stop after RCPT TO, without sending (dryRun)"
+    )
+    recipient: RecipientReport | None = Field(
+        None, description="the server's answer to RCPT TO; null when the session ended before"
+    )
+    sent: bool = Field(False, description="the server accepted the message (250 after DATA)")
     message_id: str | None = None
     subject: str | None = Field(
         None,
@@ -652,6 +728,13 @@ class Attempt(ResponseModel):
     error: ProbeError | None = None
 
 
+class RetestRun(ResponseModel):
+    """A scheduled re-test of a stored provider: which one, and the due time it ran for."""
+
+    provider_id: str
+    due_at: str
+
+
 class Job(ResponseModel):
     """A test of an SMTP provider, from submission to its last attempt's report."""
 
@@ -667,6 +750,9 @@ class Job(ResponseModel):
     max_attempts: int | None = None
     attempts: list[Attempt] = Field(default_factory=list)
     result: Report | None = None
+    retest: RetestRun | None = Field(
+        None, description="set when the job is a stored provider's scheduled re-test"
+    )
 
     @property
     def finished(self) -> bool:
@@ -716,6 +802,88 @@ class Provider(ResponseModel):
     none: dict[str, Any] | None = None
     plain: dict[str, Any] | None = None
     xoauth2: dict[str, Any] | None = None
+    retest_interval_seconds: int = Field(0, description="0: not re-tested on a schedule")
+    retest_receiver_address: str = Field("", description="empty: the sender address")
+    next_retest_at: str | None = Field(None, description="when the next re-test is due")
+
+
+class ProviderCheck(ResponseModel):
+    """One scheduled re-test of a stored provider, as its history keeps it. A field is null
+    when the session did not get that far (e.g. no certificate when the connection failed)."""
+
+    job_id: str
+    due_at: str
+    checked_at: str
+    outcome: Literal["succeeded", "failed"]
+    category: ErrorCategory | None = None
+    phase: PhaseName | None = None
+    message: str | None = None
+    recipient: RecipientReport | None = None
+    tls_version: str | None = None
+    certificate_sha256: str | None = None
+    certificate_not_after: str | None = None
+    auth_offered: list[str] | None = Field(
+        None, description="the AUTH mechanisms the server's last EHLO offered"
+    )
+    banner: str | None = Field(None, description="the server's greeting (220)")
+
+
+class ProviderHistory(ResponseModel):
+    """GET /email/{id}/history: the provider's last re-tests, newest first."""
+
+    provider_id: str
+    retest_interval_seconds: int
+    next_retest_at: str | None = None
+    history: list[ProviderCheck]
+
+
+class FieldChange(ResponseModel):
+    field: Literal[
+        "outcome", "category", "certificateSha256", "certificateNotAfter", "tlsVersion",
+        "authOffered", "banner",
+    ]  # fmt: skip
+    before: Any
+    after: Any
+
+
+class ProviderDrift(ResponseModel):
+    """What changed between a stored provider's previous re-test and this one."""
+
+    provider_id: str
+    host: str
+    job_id: str
+    changes: list[FieldChange]
+    before: ProviderCheck
+    after: ProviderCheck
+
+
+class CertificateExpiring(ResponseModel):
+    """A stored provider's certificate expires within MAILPROBE_CERT_EXPIRY_WARN_DAYS."""
+
+    provider_id: str
+    host: str
+    job_id: str
+    certificate: Certificate
+    days_left: float = Field(description="negative when it has expired")
+    warn_days: int
+
+
+class SmtpTestCompletedEvent(ResponseModel):
+    type: Literal["smtp_test.completed"] = "smtp_test.completed"
+    timestamp: str
+    data: Job
+
+
+class ProviderChangedEvent(ResponseModel):
+    type: Literal["smtp_provider.changed"] = "smtp_provider.changed"
+    timestamp: str
+    data: ProviderDrift
+
+
+class CertificateExpiringEvent(ResponseModel):
+    type: Literal["smtp_provider.certificate_expiring"] = "smtp_provider.certificate_expiring"
+    timestamp: str
+    data: CertificateExpiring
 
 
 class ProviderConfig(ResponseModel):
@@ -765,7 +933,8 @@ class Delivery(ResponseModel):
     """One attempt to deliver one event to one subscription."""
 
     message_id: str  # the webhook-id header: the same across attempts
-    job_id: str
+    job_id: str  # the job the event is about (for a provider's event: the re-test's)
+    event: WebhookEvent = "smtp_test.completed"
     attempt: int
     time: str
     status: int | None  # the HTTP status, or None when no answer came

@@ -3,11 +3,15 @@
 A stored secret is bound to its destination (host, user, and for XOAUTH2 the token endpoint
 and client id): it is never sent anywhere else. Changing the destination without giving the
 secret again is refused (StaleSecret), here and when a test names a provider by id.
+
+A provider with a re-test interval is in the re-test schedule (mailprobe.schedule), kept in
+step with it in the same transaction as each change; its history of re-tests goes with it.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +20,16 @@ import redis
 from mailprobe import rediskeys
 from mailprobe.crypto import SecretBox
 from mailprobe.jobs import new_id, open_secrets, seal_secrets
-from mailprobe.models import Details, Provider, ProviderRequest, utcnow
+from mailprobe.models import (
+    Details,
+    Provider,
+    ProviderRequest,
+    SmtpSettings,
+    SmtpTestRequest,
+    ms_time,
+    utcnow,
+)
+from mailprobe.schedule import next_due
 
 
 class StaleSecret(Exception):
@@ -27,13 +40,34 @@ class StaleSecret(Exception):
 class StoredProvider:
     id: str
     tenant: str
-    settings: ProviderRequest  # without secrets
+    settings: ProviderRequest  # without secrets; its re-test fields filled in
     sealed: str  # the encrypted secrets
     details: Details
     active: bool
+    next_retest_ms: int | None = None  # when its next re-test is due (unix ms)
+    certificate_warned: str = ""  # the certificate whose expiry was announced (its sha256)
+    version: str = ""  # its details as stored, which every change rewrites
+
+    @property
+    def retest_interval(self) -> int:
+        return self.settings.retest_interval_seconds or 0
+
+    @property
+    def retest_receiver(self) -> str:
+        return self.settings.retest_receiver_address or self.settings.sender_address
 
     def secrets(self, box: SecretBox) -> dict[str, str]:
         return open_secrets(box, self.sealed, provider_context(self.id))
+
+    def test_request(
+        self, receiver_address: str, box: SecretBox, *, dry_run: bool = False
+    ) -> SmtpTestRequest:
+        """A test of this provider as it is stored, with its secrets."""
+        fields = self.settings.model_dump(include=set(SmtpSettings.model_fields))
+        test = SmtpTestRequest.model_validate(
+            {**fields, "receiver_address": receiver_address, "id": self.id, "dry_run": dry_run}
+        )
+        return test.with_secrets(self.secrets(box))
 
     def public(self) -> Provider:
         settings = self.settings.public()
@@ -44,8 +78,26 @@ class StoredProvider:
                 "details": self.details,
                 "state": "SMTP_CONFIG_ACTIVE" if self.active else "SMTP_CONFIG_INACTIVE",
                 "hasPassword": bool(self.sealed),
+                "nextRetestAt": None
+                if self.next_retest_ms is None
+                else ms_time(self.next_retest_ms),
             }
         )
+
+
+def with_schedule(new: ProviderRequest, old: ProviderRequest | None) -> ProviderRequest:
+    """`new` with its re-test fields filled in: those it leaves out stay as in `old` (on
+    Zitadel's wire, which has none of them, they all do), or are off for a new provider."""
+    return new.model_copy(
+        update={
+            "retest_interval_seconds": new.retest_interval_seconds
+            if new.retest_interval_seconds is not None
+            else (old.retest_interval_seconds or 0 if old else 0),
+            "retest_receiver_address": new.retest_receiver_address
+            if new.retest_receiver_address is not None
+            else (old.retest_receiver_address or "" if old else ""),
+        }
+    )
 
 
 def provider_context(provider_id: str) -> str:
@@ -73,6 +125,26 @@ def merge_secrets(
     return {**carried, **given}
 
 
+def _reschedule(
+    pipe: redis.client.Pipeline,
+    provider_id: str,
+    old: ProviderRequest | None,
+    new: ProviderRequest,
+) -> int | None:
+    """Keep the re-test schedule in step with a change, in `pipe`: a new interval starts
+    the provider's due times afresh, 0 takes it out; the same interval keeps its due time.
+    The next due time when it is set here."""
+    interval = new.retest_interval_seconds or 0
+    if old is not None and (old.retest_interval_seconds or 0) == interval:
+        return None
+    if not interval:
+        pipe.zrem(rediskeys.RETESTS_DUE, provider_id)
+        return None
+    due = next_due(provider_id, interval, int(time.time() * 1000))
+    pipe.zadd(rediskeys.RETESTS_DUE, {provider_id: due})
+    return due
+
+
 class ProviderStore:
     def __init__(self, client: redis.Redis, box: SecretBox) -> None:
         self.redis = client
@@ -85,21 +157,31 @@ class ProviderStore:
         sealed = seal_secrets(
             self.box, merge_secrets(None, {}, request), provider_context(provider_id)
         )
+        settings = with_schedule(request, None).with_secrets({})
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(
-            rediskeys.provider(provider_id), mapping=self._fields(tenant, request, sealed, details)
+            rediskeys.provider(provider_id), mapping=self._fields(tenant, settings, sealed, details)
         )
         pipe.zadd(rediskeys.tenant_providers(tenant), {provider_id: 0})
+        next_ms = _reschedule(pipe, provider_id, None, settings)
         pipe.execute()
-        return StoredProvider(provider_id, tenant, request.with_secrets({}), sealed, details, False)
+        return StoredProvider(provider_id, tenant, settings, sealed, details, False, next_ms)
 
     def get(self, provider_id: str, tenant: str) -> StoredProvider | None:
         """The provider, or None when there is none or it belongs to another tenant."""
-        fields = self.redis.hgetall(rediskeys.provider(provider_id))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(rediskeys.provider(provider_id))
+        pipe.get(rediskeys.tenant_active_provider(tenant))
+        pipe.zscore(rediskeys.RETESTS_DUE, provider_id)
+        fields, active, due = pipe.execute()
         if not fields or fields.get("tenant") != tenant:
             return None
-        active = self.redis.get(rediskeys.tenant_active_provider(tenant)) == provider_id
-        return self._load(provider_id, fields, active)
+        return self._load(provider_id, fields, active == provider_id, due)
+
+    def load(self, provider_id: str) -> StoredProvider | None:
+        """The provider, whoever's it is (the re-test schedule's side); None when deleted."""
+        fields = self.redis.hgetall(rediskeys.provider(provider_id))
+        return self._load(provider_id, fields, active=False) if fields else None
 
     def active(self, tenant: str) -> StoredProvider | None:
         provider_id = self.redis.get(rediskeys.tenant_active_provider(tenant))
@@ -108,7 +190,8 @@ class ProviderStore:
     def update(self, provider_id: str, tenant: str, request: ProviderRequest) -> Details | None:
         def change(current: StoredProvider) -> tuple[ProviderRequest, str]:
             secrets = merge_secrets(current.settings, current.secrets(self.box), request)
-            return request, seal_secrets(self.box, secrets, provider_context(provider_id))
+            settings = with_schedule(request, current.settings).with_secrets({})
+            return settings, seal_secrets(self.box, secrets, provider_context(provider_id))
 
         return self._change(provider_id, tenant, change)
 
@@ -137,8 +220,9 @@ class ProviderStore:
         if self.get(provider_id, tenant) is None:
             return False
         pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(rediskeys.provider(provider_id))
+        pipe.delete(rediskeys.provider(provider_id), rediskeys.provider_history(provider_id))
         pipe.zrem(rediskeys.tenant_providers(tenant), provider_id)
+        pipe.zrem(rediskeys.RETESTS_DUE, provider_id)
         pipe.execute()
         if self.redis.get(rediskeys.tenant_active_provider(tenant)) == provider_id:
             self.redis.delete(rediskeys.tenant_active_provider(tenant))
@@ -171,14 +255,20 @@ class ProviderStore:
         }
 
     @staticmethod
-    def _load(provider_id: str, fields: dict[Any, Any], active: bool) -> StoredProvider:
+    def _load(
+        provider_id: str, fields: dict[Any, Any], active: bool, due: float | None = None
+    ) -> StoredProvider:
+        settings = ProviderRequest.model_validate(json.loads(fields["doc"]))
         return StoredProvider(
             id=provider_id,
             tenant=fields["tenant"],
-            settings=ProviderRequest.model_validate(json.loads(fields["doc"])),
+            settings=with_schedule(settings, None),  # stored before schedules: off
             sealed=fields.get("secret", ""),
             details=Details.model_validate_json(fields["details"]),
             active=active,
+            next_retest_ms=None if due is None else int(due),
+            certificate_warned=fields.get("certificateWarned", ""),
+            version=fields["details"],
         )
 
     def _change(
@@ -202,6 +292,7 @@ class ProviderStore:
             )
             pipe.multi()
             pipe.hset(key, mapping=self._fields(tenant, settings, sealed, details))
+            _reschedule(pipe, provider_id, current.settings, settings)
             result.append(details)
 
         self.redis.transaction(attempt, key)

@@ -1,7 +1,9 @@
 """Every Redis key mailprobe uses, in one place. All start with "mailprobe:".
 
 - mailprobe:job:{id}               hash: tenant, doc (the Job as JSON), secret (encrypted),
-                                   watched (set once a client follows its events)
+                                   watched (set once a client follows its events); a re-test's
+                                   also retest (its provider id, until its history has the
+                                   run) and events (its webhook events, until dispatched)
 - mailprobe:job:{id}:done          stream: one entry once the job has ended (long polls wait on it)
 - mailprobe:job:{id}:events        stream: the phases a watched job completed (Server-Sent Events)
 - mailprobe:job:{id}:lease         string: the token of the worker running an attempt (expires)
@@ -10,7 +12,15 @@
 - mailprobe:sweeper                string: lock of the worker sweeping stuck jobs (expires)
 - mailprobe:tenant:{tenant}:jobs   sorted set of job ids (all score 0, so ids sort by time)
 - mailprobe:provider:{id}          hash: tenant, doc (the settings as JSON, no secret),
-                                   secret (encrypted JSON of the secrets), details (JSON)
+                                   secret (encrypted JSON of the secrets), details (JSON),
+                                   certificateWarned (the sha256 of the certificate whose
+                                   expiry was announced: mailprobe.history)
+- mailprobe:provider:{id}:history  list: the provider's last re-tests, newest first (JSON)
+- mailprobe:retests:due            sorted set: provider id -> when its next re-test is due
+                                   (unix ms; mailprobe.schedule)
+- mailprobe:retests:scheduler      string: lock of the worker claiming due re-tests (expires)
+- mailprobe:event:{id}             hash: tenant, type, job, body: a provider's webhook event,
+                                   for its deliveries (expires with the jobs)
 - mailprobe:tenant:{tenant}:providers  sorted set of provider ids (score 0, sorted by id)
 - mailprobe:tenant:{tenant}:active     string: the id of the tenant's active provider
 - mailprobe:webhook:{id}           hash: tenant, doc (the subscription), secret (encrypted)
@@ -72,6 +82,14 @@ def provider(provider_id: str) -> str:
     return f"{PREFIX}:provider:{provider_id}"
 
 
+def provider_history(provider_id: str) -> str:
+    return f"{PREFIX}:provider:{provider_id}:history"
+
+
+def event(event_id: str) -> str:
+    return f"{PREFIX}:event:{event_id}"
+
+
 def tenant_providers(tenant: str) -> str:
     return f"{PREFIX}:tenant:{tenant}:providers"
 
@@ -127,6 +145,8 @@ REAPER = f"{PREFIX}:reaper"
 UNFINISHED_JOBS = f"{PREFIX}:jobs:unfinished"
 SWEEPER = f"{PREFIX}:sweeper"
 WEBHOOKS_SCHEDULED = f"{PREFIX}:webhooks:scheduled"
+RETESTS_DUE = f"{PREFIX}:retests:due"
+RETEST_SCHEDULER = f"{PREFIX}:retests:scheduler"
 WEBHOOK_DISPATCHER = f"{PREFIX}:webhooks:dispatcher"
 SESSIONS = f"{PREFIX}:sessions"
 WATCH_CHANNEL = f"{PREFIX}:watch"

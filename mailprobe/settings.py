@@ -93,8 +93,9 @@ class Settings(BaseSettings):
     # AUTH over an unencrypted connection is refused, as Go's net/smtp (Zitadel's client)
     # refuses it, except to localhost, 127.0.0.1 and ::1; true lets it through (a warning).
     allow_cleartext_auth: bool = False
-    # A certificate that expires within this many days is a warning on the report.
-    cert_expiry_warn_days: int = Field(14, ge=0)
+    # A certificate that expires within this many days is a warning on the report, and fires
+    # a stored provider's smtp_provider.certificate_expiring event (once per certificate).
+    cert_expiry_warn_days: int = Field(14, ge=0, le=3650)
 
     # The sender domain's SPF and DMARC after each session (off: no DNS query is made; the
     # benchmarks and the soak turn it off, so they measure SMTP and query no outside resolver),
@@ -138,6 +139,10 @@ class Settings(BaseSettings):
         default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0]
     )
     webhook_timeout: float = Field(10.0, gt=0)
+
+    # Stored providers re-tested on a schedule (their retestIntervalSeconds): the shortest
+    # interval a provider may ask for, in seconds.
+    retest_min_interval: int = Field(300, ge=1)
 
     # The worker.
     worker_pool: Literal["gevent", "threads", "prefork", "solo"] = "gevent"

@@ -43,20 +43,33 @@ def _context(webhook_id: str) -> str:
 
 @dataclass(frozen=True)
 class Scheduled:
-    """A delivery attempt due at a time: how retries wait without holding a worker."""
+    """A delivery attempt due at a time: how retries wait without holding a worker.
+
+    `subject` is what is delivered: an ended job's id (smtp_test.completed), or a provider
+    event's (mailprobe.history: evt_...)."""
 
     webhook_id: str
-    job_id: str
+    subject: str
     attempt: int
 
     @property
     def member(self) -> str:
-        return f"{self.webhook_id} {self.job_id} {self.attempt}"
+        return f"{self.webhook_id} {self.subject} {self.attempt}"
 
     @classmethod
     def parse(cls, member: str) -> Scheduled:
-        webhook_id, job_id, attempt = member.split(" ")
-        return cls(webhook_id, job_id, int(attempt))
+        webhook_id, subject, attempt = member.split(" ")
+        return cls(webhook_id, subject, int(attempt))
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """A provider's event (mailprobe.history writes them), kept for its deliveries."""
+
+    tenant: str
+    type: str
+    job_id: str  # the re-test it is about
+    body: str  # the message, as JSON
 
 
 class WebhookStore:
@@ -145,6 +158,14 @@ class WebhookStore:
         pipe.expire(name, self.ttl)
         pipe.hincrby(rediskeys.METRICS_WEBHOOKS, delivery.outcome, 1)
         pipe.execute()
+
+    def load_event(self, event_id: str) -> StoredEvent | None:
+        tenant, kind, job_id, body = self.redis.hmget(
+            rediskeys.event(event_id), ["tenant", "type", "job", "body"]
+        )
+        if tenant is None or kind is None or job_id is None or body is None:
+            return None
+        return StoredEvent(str(tenant), str(kind), str(job_id), str(body))
 
     def deliveries(self, webhook_id: str, limit: int = 100) -> list[Delivery]:
         raw = self.redis.lrange(rediskeys.webhook_deliveries(webhook_id), 0, limit - 1)

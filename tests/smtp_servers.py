@@ -37,11 +37,13 @@ class Received:
 
 @dataclass
 class RecordingHandler:
-    """Accepts mail and keeps it; RCPT replies can be scripted per call."""
+    """Accepts mail and keeps it; RCPT replies can be scripted per call, and a recipient
+    whose local part is "reject" is unknown (550 5.1.1). Counts RSET commands."""
 
     rcpt_replies: list[str] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     rcpt_calls: int = 0
+    rset_calls: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -52,7 +54,14 @@ class RecordingHandler:
             scripted = self.rcpt_replies.pop(0) if self.rcpt_replies else None
         if scripted and not scripted.startswith("250"):
             return scripted
+        if address.lower().startswith("reject@"):
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.rset_calls += 1
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:

@@ -58,6 +58,12 @@ def job_status(console: Console) -> str:
     return str(console.driver.find_element(By.CSS_SELECTOR, ".job .job-head .badge").text)
 
 
+def first_cell(console: Console) -> str | None:
+    """The first cell of the page's first table row; None while no row is drawn."""
+    rows = console.rows("main")
+    return rows[0][0] if rows and rows[0] else None
+
+
 def verdict(console: Console) -> str:
     return console.text(".job .verdict")
 
@@ -104,6 +110,80 @@ def test_a_first_test_shows_each_phase_as_it_ends_then_succeeded(
     assert str(link.get_attribute("href")).endswith(f"/ui/jobs/{link.text}")
     # The Subject to look for in the receiver's mailbox: the job's short reference.
     assert f"Its test message: mailprobe test {link.text[-8:]}: " in console.text(".job .job-meta")
+
+
+def test_a_dry_run_shows_the_recipients_answer_and_that_nothing_was_sent(
+    console: Console, service: Service
+) -> None:
+    server = start_smtp_server()
+    try:
+        console.sign_in(service.key(tenant="t-console-dry-run"))
+        fill_test(console, server.address)
+        console.choose("Verify without sending (dry run)")
+        console.click("Test")
+        console.wait(lambda: job_status(console) == "succeeded", what="the dry run to succeed")
+        words = verdict(console)
+        assert "The server accepted the recipient; no message was sent (dry run)." in words
+        assert "RCPT TO inbox@example.org: 250 2.1.5 OK" in words
+        assert console.text(".job .job-head h2").startswith("Dry run of ")
+        assert phases_shown(console) == [*ALL_PHASES[:6], "rset", "quit"]
+        server_card = console.text(".job section[aria-label='Server']")
+        assert "inbox@example.org: 250 2.1.5 OK (accepted)" in server_card
+        assert "not sent (dry run)" in server_card
+
+        console.type("Send the test message to", "reject@example.org")
+        console.click("Test")
+        console.wait(
+            lambda: job_status(console) == "failed" and "reject@" in console.text(".job"),
+            what="the unknown recipient's dry run to fail",
+        )
+        words = verdict(console)
+        assert "The server refused the recipient address (550 5.1.1)." in words
+        assert "no message is sent" in words
+        assert "(rejected)" in console.text(".job section[aria-label='Server']")
+    finally:
+        server.stop()
+    assert server.handler.received == []
+
+
+def test_a_providers_re_tests_show_in_its_history(console: Console, service: Service) -> None:
+    key = service.key(tenant="t-console-history")
+    server = start_smtp_server()
+    try:
+        created = service.client(key).post(
+            "/email/smtp",
+            json={"description": "Watched", "senderAddress": "noreply@example.com",
+                  "senderName": "W", "host": server.address, "retestIntervalSeconds": 2},
+        )  # fmt: skip
+        provider_id = created.json()["id"]
+        wait_for(
+            lambda: (
+                len(service.client(key).get(f"/email/{provider_id}/history").json()["history"]) >= 2
+            ),
+            30,
+            "two re-tests",
+        )
+        console.sign_in(key)
+        console.click("Providers")
+        console.wait(lambda: console.rows("main")[:1], what="the provider")
+        assert console.rows("main")[0][6].startswith("every 2 s; next ")
+        console.click("History")
+        console.wait_for_text("Re-tests of Watched")
+    finally:
+        server.stop()
+    assert "Re-tested every 2 s without sending (a dry run to noreply@example.com)" in (
+        console.text(".provider-history")
+    )
+    entries = console.rows(".provider-history")
+    assert len(entries) >= 2
+    assert [entry[1] for entry in entries[:2]] == ["succeeded", "succeeded"]
+    assert entries[0][3] == "250 2.1.5 OK"
+    assert "Python SMTP" in entries[0][7]  # aiosmtpd's banner
+    assert console.unlabelled_controls() == []
+    console.click("job")
+    console.wait(lambda: job_status(console) == "succeeded", what="the re-test's job")
+    assert console.text(".job .job-head h2").startswith("Dry run of ")
+    assert server.handler.received == []
 
 
 def test_a_wrong_password_is_refused_in_plain_words(console: Console, service: Service) -> None:
@@ -411,6 +491,7 @@ def test_providers_and_webhooks_add_list_test_and_deliver(
 
         console.click("Webhooks")
         console.wait_for_text("No webhook yet.")
+        assert console.control("A test ended (smtp_test.completed)").is_selected()
         console.type("URL", "ftp://hooks.example.com/")
         console.click("Add the webhook")
         console.wait(lambda: "http" in console.field_error("URL"), what="the URL's error")
@@ -435,17 +516,19 @@ def test_providers_and_webhooks_add_list_test_and_deliver(
         console.choose("Password (PLAIN or LOGIN)")
         console.type("User", "relay@example.com")
         console.type("Password", "relay-password")
+        console.select("Re-test on a schedule", "Every day")
         console.click("Add the provider")
         console.wait_for_text("Provider added:")
         console.wait(lambda: first_cells(console) == ["Console relay"], what="the provider")
         provider = console.rows("main")[0]
         assert provider[1:6] == [server.address, "Relay <noreply@example.com>", "not required",
                                  "password", "inactive"]  # fmt: skip
+        assert provider[6].startswith("every day; next ")
         # The form was reset: its secret is gone from the page.
         assert console.driver.find_element(By.NAME, "plain.password").get_attribute("value") == ""
 
         console.click("Test…")
-        assert console.control("Provider id").get_attribute("value") == provider[6]
+        assert console.control("Provider id").get_attribute("value") == provider[7]
         console.type("Send the test message to", "ops@example.org")
         console.click("Test this provider")
         console.wait(lambda: job_status(console) == "succeeded", what="the stored provider's test")
@@ -462,7 +545,10 @@ def test_providers_and_webhooks_add_list_test_and_deliver(
 
     def delivered() -> bool:
         console.click("Refresh")
-        return any(row[1] == job_id and row[5] == "delivered" for row in console.rows("main"))
+        return any(
+            (row[1], row[5], row[7]) == (job_id, "delivered", "smtp_test.completed")
+            for row in console.rows("main")
+        )
 
     console.wait(delivered, poll=0.3, what="the delivery in the log")
     assert console.unlabelled_controls() == []
@@ -521,7 +607,7 @@ def test_the_stream_csv_and_batch_parsers_in_the_browser(console: Console) -> No
     assert found["json"] == [{"host": "h:25"}]
     assert found["refused"] == (
         'Unknown column "colour": the columns are senderAddress, senderName, host, tls, '
-        "user, password, receiverAddress."
+        "user, password, receiverAddress, dryRun."
     )
 
 

@@ -94,8 +94,7 @@ def test_openapi_describes_exactly_the_served_routes(service: Service) -> None:
     }
     assert [s["url"] for s in served["servers"]] == ["/"]
     schemas = served["components"]["schemas"]
-    request_fields = set(schemas["SmtpTestRequest"]["properties"])
-    assert request_fields == {
+    zitadel_fields = {
         "senderAddress",
         "senderName",
         "tls",
@@ -108,7 +107,20 @@ def test_openapi_describes_exactly_the_served_routes(service: Service) -> None:
         "xoauth2",
         "id",
     }
+    # Zitadel's wire takes Zitadel's fields; the root's test takes dryRun too.
+    assert set(schemas["ZitadelTestRequest"]["properties"]) == zitadel_fields
+    assert set(schemas["SmtpTestRequest"]["properties"]) == zitadel_fields | {"dryRun"}
+    zitadel_body = served["paths"]["/admin/v1/email/smtp/_test"]["post"]["requestBody"]
+    assert zitadel_body["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ZitadelTestRequest"
+    )
     assert {"id", "status", "attempts", "result"} <= set(schemas["Job"]["properties"])
+    # The events a subscription receives, each with its schema.
+    assert set(served["webhooks"]) == {
+        "smtp_test.completed",
+        "smtp_provider.changed",
+        "smtp_provider.certificate_expiring",
+    }
 
 
 def _camel(name: str) -> str:

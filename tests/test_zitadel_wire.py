@@ -350,6 +350,40 @@ def test_provider_methods_and_test_by_id(
     assert error.code() == grpc.StatusCode.NOT_FOUND
 
 
+def test_the_wire_keeps_a_providers_re_test_schedule(
+    pb: ModuleType, stub: Any, service: Service
+) -> None:
+    """Zitadel's messages have no re-test fields: an update over gRPC keeps the schedule the
+    JSON routes set, and reading over gRPC shows Zitadel's fields only."""
+    key = service.key(tenant="t-wire-schedule")
+    client = service.client(key)
+    body = {"senderAddress": "noreply@example.com", "senderName": "Wire", "host": "127.0.0.1:2525"}
+    created = client.post(
+        "/email/smtp",
+        json={**body, "retestIntervalSeconds": 3600, "retestReceiverAddress": "pm@example.org"},
+    )
+    provider_id = created.json()["id"]
+    due = client.get(f"/email/{provider_id}").json()["config"]["nextRetestAt"]
+    stub.UpdateEmailProviderSMTP(
+        pb.UpdateEmailProviderSMTPRequest(
+            id=provider_id, sender_address="noreply@example.com", sender_name="Renamed",
+            host="127.0.0.1:2525",
+        ),
+        metadata=_auth(key),
+    )  # fmt: skip
+    config = client.get(f"/email/{provider_id}").json()["config"]
+    assert config["senderName"] == "Renamed"
+    assert (config["retestIntervalSeconds"], config["retestReceiverAddress"]) == (
+        3600,
+        "pm@example.org",
+    )
+    assert config["nextRetestAt"] == due  # the same interval: the same due time
+    read = stub.GetEmailProviderById(
+        pb.GetEmailProviderByIdRequest(id=provider_id), metadata=_auth(key)
+    )
+    assert read.config.smtp.sender_name == "Renamed"
+
+
 @pytest.fixture
 def silent_after_banner() -> Iterator[RawServer]:
     """Greets, then never answers: the session's command timeout ends the test."""

@@ -1,6 +1,7 @@
 """Work a worker does beside its tasks: its presence and heartbeat (mailprobe.liveness),
 sending again the jobs of dead workers, handing back their tasks, sending webhook attempts
-that are due, and sweeping stuck jobs.
+that are due, claiming stored providers' re-tests that are due (worker/retests.py), and
+sweeping stuck jobs.
 
 Sending again: a worker that dies in a session leaves its job's lease behind, and its task
 unacknowledged until the visibility timeout (minutes, by default). One worker at a time
@@ -36,12 +37,14 @@ from mailprobe.models import Attempt
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import get_settings
 from worker.app import celery_app
+from worker.retests import retest_runtime, schedule_due
 from worker.tasks import Runtime, enqueue, runtime
 from worker.webhooks import send_due, webhook_runtime
 
 log = logging.getLogger("mailprobe.worker")
 
 SWEEP_SECONDS = 30.0
+RETEST_TICK_MS = 1000
 
 
 def sweep(rt: Runtime) -> dict[str, int]:
@@ -119,6 +122,10 @@ def _maintain(name: str, stop: threading.Event) -> None:
                 # Webhook attempts that are due: one dispatcher at a time.
                 if client.set(rediskeys.WEBHOOK_DISPATCHER, name, nx=True, px=900):
                     send_due(webhook_runtime())
+                # Re-tests that are due: one scheduler a second (the claim, not this lock,
+                # is what makes each run once: mailprobe.schedule).
+                if client.set(rediskeys.RETEST_SCHEDULER, name, nx=True, px=RETEST_TICK_MS):
+                    schedule_due(retest_runtime(), enqueue)
                 if now >= due["sweep"]:
                     due["sweep"] = now + SWEEP_SECONDS
                     # One sweeper at a time across all workers.

@@ -29,6 +29,7 @@ from mailprobe.models import (
     PhaseName,
     PhaseReport,
     ProbeError,
+    RecipientReport,
     Reply,
     Report,
     ReportWarning,
@@ -177,6 +178,10 @@ def probe_smtp(
 
     `on_phase` is called with each phase as it ends, ok or not, for live progress; it must
     not raise (a failure to show progress is no failure of the session).
+
+    With `request.dry_run` the session stops after RCPT TO with RSET and QUIT: no DATA, no
+    message, and `on_accepted` is never called. The report's `recipient` holds the server's
+    answer to RCPT TO in every session that got one.
     """
     return _Session(request, options, reference, on_accepted, on_phase).run()
 
@@ -200,7 +205,7 @@ class _Session:
         self.transcript = Transcript()
         for secret in request.secrets().values():
             self.transcript.add_secret(secret)
-        self.report = Report(host=self.host, port=self.port)
+        self.report = Report(host=self.host, port=self.port, dry_run=request.dry_run)
         self.conn: SMTPConnection | None = None
         self.target: ResolvedAddress | None = None  # the address connected to
         self.last_reply: SMTPReply | None = None
@@ -409,8 +414,16 @@ class _Session:
                 self._command(conn, f"MAIL FROM:<{self.request.sender_address}>{parameters}"),
                 250,
             )
-        with self.phase("rcpt_to", opts.command_timeout):
-            conn.expect(self._command(conn, f"RCPT TO:<{self.request.receiver_address}>"), 250, 251)
+        try:
+            with self.phase("rcpt_to", opts.command_timeout):
+                reply = self._command(conn, f"RCPT TO:<{self.request.receiver_address}>")
+                self._note_recipient(reply)
+                conn.expect(reply, 250, 251)
+        finally:
+            if self.request.dry_run and self.report.recipient is not None:
+                self._end_dry_run(conn)
+        if self.request.dry_run:
+            return
         with self.phase("data", opts.data_timeout):
             conn.expect(self._command(conn, "DATA"), 354)
             self.transcript.record("C", f"<message, {len(message)} bytes, {message_id}>")
@@ -418,6 +431,7 @@ class _Session:
             conn.send(dot_stuff(message))
             conn.expect(self._read(conn), 250)
         self.report.message_id, self.report.subject = message_id, built.subject
+        self.report.sent = True
         if self.on_accepted is not None:
             # A shallow copy: the callback stores it at once, before the session goes on.
             partial = self.report.model_copy(
@@ -517,6 +531,32 @@ class _Session:
             ),
             reference=self.reference,
         )
+
+    # -- verify without sending (dryRun)
+
+    def _note_recipient(self, reply: SMTPReply) -> None:
+        status = "accepted" if reply.code < 400 else "deferred" if reply.code < 500 else "rejected"
+        self.report.recipient = RecipientReport(
+            address=self.request.receiver_address,
+            status=status,
+            code=reply.code,
+            enhanced_code=reply.enhanced_code,
+            text=self.transcript.scrub(reply.text),
+        )
+
+    def _end_dry_run(self, conn: SMTPConnection) -> None:
+        """No DATA: reset the transaction and say goodbye, whatever the recipient's answer.
+        Neither can fail the test: the server has answered what a dry run asks."""
+        steps: tuple[tuple[PhaseName, str, int], ...] = (
+            ("rset", "RSET", 250),
+            ("quit", "QUIT", 221),
+        )
+        for name, command, code in steps:
+            try:
+                with self.phase(name, self.options.command_timeout):
+                    conn.expect(self._command(conn, command), code)
+            except ProbeFailure:
+                return
 
     def _mail_parameters(self, features: dict[str, str]) -> str:
         """SMTPUTF8 (RFC 6531) when an address needs it; refused, before MAIL FROM, when the

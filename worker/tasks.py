@@ -127,9 +127,11 @@ def _run_leased(rt: Runtime, hold: Hold, stored: StoredJob | None, attempt: int)
         return None
     job = stored.job
     if job.finished:
-        # A task delivered again after its job ended: only its webhooks may be owed.
+        # A task delivered again after its job ended: only its webhooks (and, for a
+        # re-test, its history entry) may be owed.
         if stored.notify:
             _notify(job.id, stored.tenant, None)
+        _record_retest(job, stored.tenant)
         return None
     limit = job.attempt_limit(rt.settings.max_attempts)
     interrupted = bool(job.attempts) and job.attempts[-1].outcome == "running"
@@ -273,6 +275,7 @@ def _end(
     webhooks = rt.jobs.finish(job, stored.tenant, hold, phases)
     if webhooks:
         _notify(job.id, stored.tenant, webhooks)
+    _record_retest(job, stored.tenant)
     _log_end(job, stored.tenant)
 
 
@@ -301,6 +304,14 @@ def _notify(job_id: str, tenant: str, webhooks: list[str] | None) -> None:
     from worker.webhooks import dispatch  # the webhook module imports this one
 
     dispatch(job_id, tenant, webhooks)
+
+
+def _record_retest(job: Job, tenant: str) -> None:
+    """A stored provider's scheduled re-test: its history and events (worker/retests.py)."""
+    if job.retest is not None:
+        from worker.retests import record, retest_runtime  # which imports this module
+
+        record(retest_runtime(), job, tenant)
 
 
 def enqueue(job_id: str, attempt: int = 1, countdown: float | None = None) -> None:

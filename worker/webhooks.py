@@ -1,4 +1,5 @@
-"""Webhook deliveries: every ended job, to each of its tenant's subscriptions, signed.
+"""Webhook deliveries: every ended job, and the events of stored providers' re-tests
+(mailprobe.history), to each of its tenant's subscriptions that takes the event, signed.
 
 Deliveries are Celery tasks of their own queue, so a slow receiver never holds up an SMTP
 test. An attempt that fails is not retried by a Celery countdown (which would hold the task
@@ -13,17 +14,18 @@ subscription is disabled, with the reason.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
+from typing import cast
 
 from mailprobe.destination import DestinationRefused
+from mailprobe.history import is_event_id
 from mailprobe.jobs import JobStore
-from mailprobe.models import Delivery, Webhook, utcnow
+from mailprobe.models import Delivery, SmtpTestCompletedEvent, Webhook, WebhookEvent, utcnow
 from mailprobe.settings import Settings
 from mailprobe.webhooks import Scheduled, WebhookStore, sign
 from worker.app import DELIVER_WEBHOOK, WEBHOOK_QUEUE, celery_app
@@ -32,7 +34,6 @@ from worker.probe import ProbeOptions
 
 log = logging.getLogger("mailprobe.webhooks")
 
-EVENT = "smtp_test.completed"
 MAX_RETRY_AFTER = 24 * 3600.0
 
 
@@ -59,7 +60,7 @@ def webhook_runtime() -> WebhookRuntime:
 
 def send(entry: Scheduled) -> None:
     celery_app.send_task(
-        DELIVER_WEBHOOK, args=[entry.webhook_id, entry.job_id, entry.attempt], queue=WEBHOOK_QUEUE
+        DELIVER_WEBHOOK, args=[entry.webhook_id, entry.subject, entry.attempt], queue=WEBHOOK_QUEUE
     )
 
 
@@ -76,6 +77,37 @@ def dispatch(job_id: str, tenant: str, webhook_ids: list[str] | None = None) -> 
         send(Scheduled(webhook_id, job_id, 1))
     rt.jobs.mark_notified(job_id)
     return len(ids)
+
+
+def dispatch_events(event_ids: list[str], tenant: str) -> None:
+    """Send a delivery task of each provider event to each subscription of its tenant."""
+    rt = webhook_runtime()
+    webhook_ids = rt.webhooks.ids(tenant)
+    for event_id in event_ids:
+        for webhook_id in webhook_ids:
+            send(Scheduled(webhook_id, event_id, 1))
+
+
+@dataclass(frozen=True)
+class _Message:
+    type: WebhookEvent
+    job_id: str  # the job it is about
+    body: bytes
+
+
+def _message(rt: WebhookRuntime, subject: str) -> _Message | None:
+    """What a delivery of `subject` sends: an ended job, or a provider's event."""
+    if is_event_id(subject):
+        event = rt.webhooks.load_event(subject)
+        if event is None:
+            return None
+        return _Message(cast(WebhookEvent, event.type), event.job_id, event.body.encode())
+    stored = rt.jobs.load(subject)
+    if stored is None or not stored.job.finished:
+        return None
+    job = stored.job
+    body = SmtpTestCompletedEvent(timestamp=job.finished_at or utcnow(), data=job)
+    return _Message(body.type, job.id, body.model_dump_json().encode())
 
 
 def send_due(rt: WebhookRuntime) -> int:
@@ -104,18 +136,14 @@ def _retry_after(value: str | None) -> float:
 def deliver(rt: WebhookRuntime, entry: Scheduled) -> Delivery | None:
     """One delivery attempt; what it did (None when there was nothing to deliver)."""
     loaded = rt.webhooks.load(entry.webhook_id)
-    stored = rt.jobs.load(entry.job_id)
-    if loaded is None or stored is None or not stored.job.finished:
+    message = _message(rt, entry.subject)
+    if loaded is None or message is None:
         return None
     webhook, secret = loaded
-    if webhook.status != "active" or EVENT not in webhook.events:
+    if webhook.status != "active" or message.type not in webhook.events:
         return None
-    job = stored.job
-    body = json.dumps(
-        {"type": EVENT, "timestamp": job.finished_at, "data": job.model_dump(mode="json")},
-        separators=(",", ":"),
-    ).encode()
-    message_id = f"msg_{job.id}"
+    body = message.body
+    message_id = f"msg_{entry.subject}"
     timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
@@ -152,7 +180,8 @@ def deliver(rt: WebhookRuntime, entry: Scheduled) -> Delivery | None:
     outcome = _conclude(rt, webhook, entry, status, retry_after)
     delivery = Delivery(
         message_id=message_id,
-        job_id=job.id,
+        job_id=message.job_id,
+        event=message.type,
         attempt=entry.attempt,
         time=utcnow(),
         status=status,
@@ -188,7 +217,7 @@ def _conclude(
             webhook.id,
             status="disabled",
             disabled_at=now,
-            disabled_reason=f"every attempt to deliver msg_{entry.job_id} failed "
+            disabled_reason=f"every attempt to deliver msg_{entry.subject} failed "
             f"({entry.attempt} attempts since {since})",
         )
         return "failed"
@@ -196,7 +225,7 @@ def _conclude(
     if status is not None and (status == 429 or status >= 500):
         delay = max(delay, retry_after)
     rt.webhooks.schedule(
-        Scheduled(entry.webhook_id, entry.job_id, entry.attempt + 1), time.time() + delay
+        Scheduled(entry.webhook_id, entry.subject, entry.attempt + 1), time.time() + delay
     )
     if not webhook.failing_since:
         rt.webhooks.update(webhook.id, failing_since=now)
@@ -204,5 +233,5 @@ def _conclude(
 
 
 @celery_app.task(name=DELIVER_WEBHOOK, acks_late=True, reject_on_worker_lost=True)
-def deliver_webhook(webhook_id: str, job_id: str, attempt: int) -> None:
-    deliver(webhook_runtime(), Scheduled(webhook_id, job_id, attempt))
+def deliver_webhook(webhook_id: str, subject: str, attempt: int) -> None:
+    deliver(webhook_runtime(), Scheduled(webhook_id, subject, attempt))

@@ -23,8 +23,18 @@ _STATES = {
     "SMTP_CONFIG_ACTIVE": settings_pb2.EMAIL_PROVIDER_ACTIVE,
     "SMTP_CONFIG_INACTIVE": settings_pb2.EMAIL_PROVIDER_INACTIVE,
 }
-# What EmailProvider holds beside its smtp settings.
-_PROVIDER_FIELDS = ("id", "details", "state", "description", "hasPassword")
+# What EmailProvider holds beside its smtp settings, and mailprobe's own fields, which
+# Zitadel's messages do not have.
+_PROVIDER_FIELDS = (
+    "id",
+    "details",
+    "state",
+    "description",
+    "hasPassword",
+    "retestIntervalSeconds",
+    "retestReceiverAddress",
+    "nextRetestAt",
+)
 
 
 def to_model(message: Message, model: type[M], *, without: tuple[str, ...] = ()) -> M:

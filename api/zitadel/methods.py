@@ -24,9 +24,9 @@ from mailprobe.apikeys import Permission
 from mailprobe.models import (
     Job,
     ProviderRequest,
-    ProviderTestRequest,
     SearchQuery,
     SmtpTestRequest,
+    ZitadelProviderTestRequest,
     utcnow,
 )
 
@@ -66,7 +66,7 @@ def _test(call: Call, request: admin_pb2.TestEmailProviderSMTPRequest) -> Job:
 
 
 def _test_by_id(call: Call, request: admin_pb2.TestEmailProviderSMTPByIdRequest) -> Job:
-    receiver = to_model(request, ProviderTestRequest, without=("id",)).receiver_address
+    receiver = to_model(request, ZitadelProviderTestRequest, without=("id",)).receiver_address
     test = operations.provider_test(call, request.id, receiver)
     return operations.enqueue(call, [test], max_attempts=answer.ATTEMPTS)[0]
 

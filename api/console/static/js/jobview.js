@@ -96,7 +96,7 @@ export class JobView {
   drawHead() {
     const job = this.job;
     const request = job.request ?? {};
-    fill(this.head, h("h2", {}, `Test of ${request.host ?? "?"}`), badge(job.status));
+    fill(this.head, h("h2", {}, `${request.dryRun ? "Dry run" : "Test"} of ${request.host ?? "?"}`), badge(job.status));
     const auth = request.xoauth2 ? "XOAUTH2" : request.none ? "no login" : request.user ? `login as ${request.user}` : "no login";
     fill(this.meta,
       `From ${request.senderAddress ?? "?"} to ${request.receiverAddress ?? "?"}; `,
@@ -118,6 +118,9 @@ export class JobView {
           result.phase ? `, while ${PHASE_WORDS[result.phase] ?? result.phase}.` : ".")
         : null,
       result.detail ? h("p", { class: "detail" }, result.tone === "fail" || result.tone === "pending" ? `In detail: ${result.detail}` : result.detail) : null,
+      this.job.request?.dryRun
+        ? h("p", { class: "detail dry-run" }, "Dry run: the session stops after RCPT TO (RSET, QUIT); no message is sent.")
+        : null,
       result.hint
         ? h("p", { class: "detail hint-text" }, h("strong", {}, "Likely cause and fix: "), result.hint,
           /^https:\/\//.test(result.hintSource ?? "")
@@ -281,6 +284,10 @@ function serverCard(report) {
     ["EHLO", report.extensions?.length ? h("span", { class: "mono" }, report.extensions.join(" ")) : null],
     ["AUTH offered", report.auth?.offered?.length ? report.auth.offered.join(" ") : null],
     ["AUTH used", report.auth?.used],
+    ["Recipient", report.recipient
+      ? `${report.recipient.address}: ${report.recipient.code} ${report.recipient.text} (${report.recipient.status})`
+      : null],
+    ["Message", report.sent ? "sent: the server accepted it" : report.dryRun ? "not sent (dry run)" : "not sent"],
     ["Message-ID", report.messageId ? h("span", { class: "mono" }, report.messageId) : null],
   ]));
 }

@@ -10,6 +10,7 @@ export const PHASE_WORDS = {
   auth: "logging in",
   mail_from: "giving the sender (MAIL FROM)",
   rcpt_to: "giving the recipient (RCPT TO)",
+  rset: "ending the transaction unsent (RSET)",
   data: "sending the message (DATA)",
   quit: "saying goodbye (QUIT)",
 };
@@ -55,6 +56,11 @@ function headline(error) {
       return "The connection failed or was dropped";
     case "timeout":
       return `The server took too long to answer while ${PHASE_WORDS[error.phase] ?? error.phase}`;
+    case "recipient_rejected":
+      if (error.smtpCode >= 400 && error.smtpCode < 500) {
+        return "The server deferred the recipient address: it asks to try again later (e.g. greylisting)";
+      }
+      return CATEGORY_WORDS.recipient_rejected;
     case "tls":
       if (message.includes("speaks TLS on connect")) return "The port expects TLS from the first byte: set tls: true";
       if (message.includes("certificate has expired")) return "The server's certificate has expired";
@@ -77,6 +83,15 @@ export function verdict(job) {
   const attempts = job.attempts?.length ?? 0;
   const after = attempts > 1 ? ` after ${attempts} attempts` : "";
   if (job.status === "succeeded") {
+    if (job.result?.dryRun) {
+      const recipient = job.result.recipient;
+      return {
+        tone: "ok",
+        headline: `The server accepted the recipient${after}; no message was sent (dry run).`,
+        detail: recipient ? `RCPT TO ${recipient.address}: ${recipient.code} ${recipient.text}` : "",
+        category: null,
+      };
+    }
     const messageId = job.result?.messageId;
     return {
       tone: "ok",

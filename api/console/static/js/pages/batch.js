@@ -11,7 +11,7 @@ const MAX_TESTS = 1000;
 const POLL_MS = 1000;
 const STATUSES = ["queued", "running", "retrying", "succeeded", "failed", "rejected"];
 // CSV columns (camelCase or snake_case, any case), as a single test's JSON names them.
-const COLUMNS = ["senderAddress", "senderName", "host", "tls", "user", "password", "receiverAddress"];
+const COLUMNS = ["senderAddress", "senderName", "host", "tls", "user", "password", "receiverAddress", "dryRun"];
 const COLUMN_BY_KEY = new Map(COLUMNS.map((name) => [name.toLowerCase(), name]));
 const EXAMPLE = "senderAddress,senderName,host,tls,user,password,receiverAddress\n" +
   "noreply@acme.example,ACME,smtp.acme.example:587,true,noreply@acme.example,secret,ops@acme.example";
@@ -59,7 +59,7 @@ export function parseTests(text) {
       const test = {};
       header.forEach((column, position) => {
         const value = column === "password" ? row[position] : row[position].trim();
-        if (column === "tls") test.tls = boolean(value);
+        if (column === "tls" || column === "dryRun") test[column] = boolean(value);
         else if (value) test[column] = value;
       });
       return test;
@@ -232,8 +232,15 @@ export function render(main, { signal }) {
     const chosen = file.control.files[0];
     if (chosen) tests.control.value = await chosen.text();
   });
+  const dryRun = field({
+    name: "dryRun",
+    label: "Verify without sending (dry run)",
+    type: "checkbox",
+    wide: true,
+    hint: "Each test stops after RCPT TO and sends nothing, unless its own dryRun says otherwise.",
+  });
   const form = h("form", { novalidate: true, "aria-label": "Onboarding batch" },
-    h("div", { class: "fields" }, tests.element, file.element),
+    h("div", { class: "fields" }, tests.element, file.element, dryRun.element),
     area,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "button" }, "Run the batch")));
   const results = h("div");
@@ -251,6 +258,10 @@ export function render(main, { signal }) {
     let list;
     try {
       list = parseTests(tests.control.value);
+      if (dryRun.control.checked) {
+        const plainObject = (test) => test !== null && typeof test === "object" && !Array.isArray(test);
+        list = list.map((test) => (plainObject(test) && !("dryRun" in test) ? { ...test, dryRun: true } : test));
+      }
     } catch (error) {
       if (!(error instanceof InputError)) throw error;
       showErrors(form, new ApiError(400, { message: error.message, details: [{ "@type": "type.googleapis.com/google.rpc.BadRequest", fieldViolations: [{ field: "tests", description: error.message }] }] }), area);

@@ -18,8 +18,15 @@ export function render(main, { signal }) {
     placeholder: "ops@acme.example",
     hint: "A short test message goes to this address.",
   });
+  const dryRun = field({
+    name: "dryRun",
+    label: "Verify without sending (dry run)",
+    type: "checkbox",
+    wide: true,
+    hint: "Stops after RCPT TO with RSET and QUIT: shows what the server answers to the recipient, sends nothing.",
+  });
   const form = h("form", { novalidate: true, "aria-label": "SMTP test" },
-    h("div", { class: "fields" }, smtpFields({ extra: [receiver.element] })),
+    h("div", { class: "fields" }, smtpFields({ extra: [receiver.element] }), dryRun.element),
     area,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "button" }, "Test")));
   const result = h("div", { class: "result" });
@@ -27,7 +34,8 @@ export function render(main, { signal }) {
     h("h1", { tabindex: "-1" }, "Test a provider"),
     h("p", { class: "lead" },
       "mailprobe connects to the server, walks through the whole SMTP conversation and sends " +
-      "a short test message. Each step appears below as it ends."),
+      "a short test message (or, in a dry run, stops before sending it). Each step appears " +
+      "below as it ends."),
     h("section", { class: "card" }, form),
     result);
 
@@ -37,7 +45,9 @@ export function render(main, { signal }) {
     clearErrors(form);
     let job;
     try {
-      job = await api("POST", "/email/smtp/_test", { body: smtpBody(form, ["receiverAddress"]), signal });
+      const body = smtpBody(form, ["receiverAddress"]);
+      if (dryRun.control.checked) body.dryRun = true;
+      job = await api("POST", "/email/smtp/_test", { body, signal });
     } catch (error) {
       if (!signal.aborted) showErrors(form, error, area);
       return;

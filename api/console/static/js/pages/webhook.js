@@ -30,10 +30,11 @@ export async function render(main, { params: [webhookId], signal }) {
       h("td", { class: "num" }, delivery.status ?? "no answer"),
       h("td", { class: "num" }, ms(delivery.latencyMs)),
       h("td", {}, badge(delivery.outcome)),
-      h("td", { class: "reply" }, delivery.error ?? "")));
+      h("td", { class: "reply" }, delivery.error ?? ""),
+      h("td", { class: "mono" }, delivery.event)));
     fill(log, rows.length
-      ? table("Deliveries", ["Time", "Job", ["Attempt", "num"], ["HTTP status", "num"], ["Latency", "num"], "Outcome", "Error"], rows)
-      : h("p", { class: "empty" }, "Nothing delivered yet: each test that ends is delivered here."));
+      ? table("Deliveries", ["Time", "Job", ["Attempt", "num"], ["HTTP status", "num"], ["Latency", "num"], "Outcome", "Error", "Event"], rows)
+      : h("p", { class: "empty" }, "Nothing delivered yet: each event is delivered here as it happens."));
   }
 
   await load();

@@ -4,16 +4,24 @@ import { api } from "../api.js";
 import { badge, field, fill, h, link, table, when } from "../dom.js";
 import { clearErrors, errorArea, onSubmit, showErrors, valueOf } from "../forms.js";
 
+const EVENTS = [
+  ["smtp_test.completed", "A test ended (smtp_test.completed)"],
+  ["smtp_provider.changed", "A provider's re-test differs from the one before (smtp_provider.changed)"],
+  ["smtp_provider.certificate_expiring", "A provider's certificate expires soon (smtp_provider.certificate_expiring)"],
+];
+
 export function render(main, { signal }) {
   document.title = "Webhooks · mailprobe";
+  const events = EVENTS.map(([name, label]) => ({ name, ...field({ name: `event.${name}`, path: "events", label, type: "checkbox", value: true, wide: true }) }));
   const listing = h("div", { "aria-live": "polite" }, h("p", { class: "empty" }, "Loading…"));
   const area = errorArea();
   const created = h("div", { "aria-live": "polite" });
   const form = h("form", { novalidate: true, "aria-label": "Add a webhook" },
     h("div", { class: "fields" },
       field({ name: "url", label: "URL", type: "url", required: true, wide: true, placeholder: "https://hooks.acme.example/mailprobe",
-        hint: "Each finished test is POSTed here, signed (Standard Webhooks)." }).element,
-      field({ name: "description", label: "Description", wide: true }).element),
+        hint: "The events chosen below are POSTed here, signed (Standard Webhooks)." }).element,
+      field({ name: "description", label: "Description", wide: true }).element,
+      h("fieldset", { class: "wide" }, h("legend", {}, "Events"), events.map((event) => event.element))),
     area,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "button" }, "Add the webhook")));
   fill(main,
@@ -40,7 +48,11 @@ export function render(main, { signal }) {
     let webhook;
     try {
       webhook = await api("POST", "/webhooks", {
-        body: { url: valueOf(form, "url"), description: valueOf(form, "description"), events: ["smtp_test.completed"] },
+        body: {
+          url: valueOf(form, "url"),
+          description: valueOf(form, "description"),
+          events: events.filter((event) => event.control.checked).map((event) => event.name),
+        },
         signal,
       });
     } catch (error) {
