@@ -462,8 +462,10 @@ _SYNCHRONOUS = (
     "attempt. `200 {}` is success; a failed test is an error whose code says the kind of "
     "failure (policy 403; dns, connect, timeout 503; the rest 400 FAILED_PRECONDITION), whose "
     "message quotes the server's reply and whose details carry a google.rpc.ErrorInfo "
-    "(reason `SMTP_<CATEGORY>`, metadata jobId, phase, smtpCode, enhancedCode, retryable) "
-    "and, when retryable, a google.rpc.RetryInfo. A deadline (Grpc-Timeout, or the session "
+    "(reason `SMTP_<CATEGORY>`, metadata jobId, phase, smtpCode, enhancedCode, retryable, "
+    "attempt, maxAttempts, and when there are some hint, hintSource and warnings) and, when "
+    "the failure is transient (retryable: the caller may try again; mailprobe tries once), a "
+    "google.rpc.RetryInfo. A deadline (Grpc-Timeout, or the session "
     "deadline) that passes first answers 504 and the job goes on."
 )
 _SYNCHRONOUS_RESPONSES: dict[int, tuple[str, Content]] = {

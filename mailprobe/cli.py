@@ -447,6 +447,8 @@ def _run_local(request: SmtpTestRequest, on_phase: Callable[[PhaseEvent], None])
     )
     finished = utcnow()
     status = "succeeded" if report.ok else "failed"
+    if report.error is not None:
+        report.error.conclude(1, 1)  # one attempt, and no other
     attempt = Attempt(
         number=1, started_at=started, finished_at=finished, outcome=status, error=report.error
     )

@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mailprobe.metrics import Snapshot
-from mailprobe.models import Job, PhaseReport, ProviderCheck, ms_time
+from mailprobe.models import Job, PhaseReport, ProviderCheck, SenderDomainReport, ms_time
 from mailprobe.progress import PhaseEvent
 
 if TYPE_CHECKING:
@@ -53,10 +53,12 @@ def exit_code(job: Job) -> int:
 
 
 def _reply(phase: PhaseReport) -> str:
+    """The first line of the phase's reply, and its note (what it found besides success)."""
     if phase.reply is None:
-        return ""
+        return phase.note or ""
     first = phase.reply.text.splitlines()[0] if phase.reply.text else ""
-    return f"{phase.reply.code} {first}".strip()
+    reply = f"{phase.reply.code} {first}".strip()
+    return f"{reply} ({phase.note})" if phase.note else reply
 
 
 def summary(job: Job) -> list[tuple[str, str]]:
@@ -69,14 +71,25 @@ def summary(job: Job) -> list[tuple[str, str]]:
             rows.append(("TLS", f"{tls.mode}, {tls.version}, {tls.cipher}"))
         if tls.certificate is not None:
             cert = tls.certificate
-            trust = "verified" if cert.verified else "NOT verified"
+            trust = "verified" if cert.verified else f"NOT verified: {cert.verify_error or '?'}"
             rows.append(("certificate", f"{cert.subject} ({trust})"))
+            if cert.subject_alt_names:
+                rows.append(("valid for", ", ".join(cert.subject_alt_names)))
             rows.append(("issuer", cert.issuer))
+            if cert.not_before:
+                rows.append(("valid from", cert.not_before))
             rows.append(("expires", cert.not_after))
+            if cert.chain_length:
+                rows.append(("chain", f"{cert.chain_length} sent by the server"))
             rows.append(("sha256", cert.sha256))
         if report.auth.offered or report.auth.used:
             offered = " ".join(report.auth.offered) or "nothing"
             rows.append(("AUTH", f"offered {offered}; used {report.auth.used or 'none'}"))
+        if report.sender_domain is not None:
+            rows.extend(sender_domain_rows(report.sender_domain))
+        if report.subject:
+            rows.append(("subject", report.subject))
+        rows.extend(("warning", warning.message) for warning in report.warnings)
         if report.recipient is not None:
             recipient = report.recipient
             first = recipient.text.splitlines()[0] if recipient.text else ""
@@ -85,6 +98,42 @@ def summary(job: Job) -> list[tuple[str, str]]:
         if report.dry_run:
             rows.append(("message", "not sent (dry run: the session stopped after RCPT TO)"))
     rows.append(("verdict", verdict(job)))
+    error = report.error if report is not None else None
+    if job.status == "failed" and error is not None and error.hint:
+        rows.append(("hint", error.hint))
+        if error.hint_source:
+            rows.append(("source", error.hint_source))
+    return rows
+
+
+def sender_domain_rows(section: SenderDomainReport) -> list[tuple[str, str]]:
+    """The sender domain's SPF, DMARC and warnings, one fact a row."""
+    if section.status != "checked":
+        return [("sender", f"{section.domain}: {section.message}")]
+    count = len(section.warnings)
+    plural = "s" if count > 1 else ""
+    rows = [("sender", f"{section.domain}: {count or 'no'} warning{plural}")]
+    spf = section.spf
+    if spf is not None:
+        if spf.record is None:
+            text = "none published"
+        else:
+            lookups = f"{spf.dns_lookups} of {spf.dns_lookup_limit} DNS lookups"
+            text = f"{spf.record} ({lookups if spf.dns_lookups is not None else 'unreadable'})"
+        if spf.authorization is not None:
+            auth = spf.authorization
+            verdict = {True: "authorises", False: "does not authorise", None: "cannot tell"}
+            who = auth.provider.name if auth.provider else auth.address or "the provider"
+            text += f"; {verdict[auth.authorized]} {who}: {auth.explanation}"
+        rows.append(("SPF", text))
+    dmarc = section.dmarc
+    if dmarc is not None:
+        text = "none published"
+        if dmarc.record is not None:
+            where = f" (at {dmarc.domain})" if dmarc.domain != section.domain else ""
+            text = f"{dmarc.record}{where}"
+        rows.append(("DMARC", text))
+    rows.extend(("warning", warning) for warning in section.warnings)
     return rows
 
 
@@ -203,7 +252,7 @@ class LiveDisplay:
         table.add_column(style="bold")
         table.add_column()
         for label, value in summary(job):
-            style = ""
+            style = "yellow" if label == "warning" else ""
             if label == "verdict":
                 style = "bold green" if job.status == "succeeded" else "bold red"
             table.add_row(label, Text(value, style=style))

@@ -504,14 +504,31 @@ class PhaseReport(ResponseModel):
     ok: bool
     duration_ms: float
     reply: Reply | None = None
+    note: str | None = Field(
+        None,
+        description="what the phase found besides success or failure, e.g. that the server "
+        "greets in plaintext and STARTTLS follows on a new connection",
+    )
 
 
 class Certificate(ResponseModel):
+    """The server's certificate, reported whether or not it was trusted."""
+
     subject: str
     issuer: str
+    subject_alt_names: list[str] = Field(
+        default_factory=list, description="the DNS names and IP addresses it is valid for"
+    )
+    not_before: str | None = None
     not_after: str
-    sha256: str
+    sha256: str = Field(description="SHA-256 fingerprint of the certificate (DER), in hex")
+    chain_length: int | None = Field(
+        None, description="certificates the server sent, its own included"
+    )
     verified: bool
+    verify_error: str | None = Field(
+        None, description="why it is not trusted (or that verification is turned off)"
+    )
 
 
 class TlsReport(ResponseModel):
@@ -519,6 +536,23 @@ class TlsReport(ResponseModel):
     version: str | None = None
     cipher: str | None = None
     certificate: Certificate | None = None
+
+
+WarningCode = Literal[
+    "certificate_expiring",
+    "certificate_expired",
+    "certificate_not_verified",
+    "tls_version",
+    "cleartext_auth",
+    "starttls_fallback",
+]
+
+
+class ReportWarning(ResponseModel):
+    """Something that did not fail the test but deserves a look."""
+
+    code: WarningCode
+    message: str
 
 
 class AuthReport(ResponseModel):
@@ -543,7 +577,109 @@ class ProbeError(ResponseModel):
     message: str
     smtp_code: int | None = None
     enhanced_code: str | None = None
-    retryable: bool = False
+    retryable: bool = Field(
+        False,
+        description="mailprobe will try this job again; false in the report of a job that "
+        "has ended",
+    )
+    transient: bool = Field(
+        False,
+        description="the failure is of a temporary kind (a timeout, a refused connection, a "
+        "4xx reply): a test made later may succeed",
+    )
+    attempt: int | None = Field(None, description="the attempt that failed")
+    max_attempts: int | None = Field(None, description="the attempts this job may make")
+    hint: str | None = Field(
+        None, description="a well-known reply explained: its usual cause and the fix"
+    )
+    hint_source: str | None = Field(None, description="where the explanation comes from")
+
+    def conclude(self, attempt: int, max_attempts: int) -> bool:
+        """Record that this error ended attempt `attempt` of `max_attempts`, say in the
+        message what happens next, and return whether the job is tried again."""
+        self.attempt, self.max_attempts = attempt, max_attempts
+        again = self.retryable and attempt < max_attempts
+        if again:
+            self.message += f" (attempt {attempt} of {max_attempts}; it will be tried again)"
+        elif self.retryable:
+            tries = "attempt" if max_attempts == 1 else "attempts"
+            self.message += f" (tried {attempt} of {max_attempts} {tries}; no more will be made)"
+        self.retryable = again
+        return again
+
+
+SpfResult = Literal["pass", "fail", "softfail", "neutral", "none", "permerror", "temperror"]
+DmarcPolicy = Literal["none", "quarantine", "reject"]
+DmarcAlignment = Literal["r", "s"]
+
+
+class SpfProvider(ResponseModel):
+    """A well-known provider of the table (worker/spf_providers.py), matched by SMTP host."""
+
+    name: str
+    spf_domain: str = Field(description="the domain its customers include in their SPF record")
+    source: str = Field(description="the provider's documentation of that include")
+
+
+class SpfAuthorization(ResponseModel):
+    """Whether the sender domain's SPF record lets this provider send its mail.
+
+    `provider_include`: a well-known provider, judged by whether the record includes its SPF
+    domain (at any depth). `evaluation`: any other host, judged by evaluating the address
+    mailprobe connected to against the record, as a receiver would.
+    """
+
+    method: Literal["provider_include", "evaluation"]
+    authorized: bool | None = Field(description="null: it could not be told")
+    provider: SpfProvider | None = None
+    address: str | None = None
+    result: SpfResult | None = None
+    explanation: str
+
+
+class SpfReport(ResponseModel):
+    record: str | None = Field(None, description="the SPF record; null: none is published")
+    errors: list[str] = Field(
+        default_factory=list, description="what makes receivers fail the record (permerror)"
+    )
+    dns_lookups: int | None = Field(
+        None, description="DNS lookups the record needs, includes followed (RFC 7208 4.6.4)"
+    )
+    dns_lookup_limit: int = 10
+    authorization: SpfAuthorization | None = None
+
+
+class DmarcReport(ResponseModel):
+    record: str | None = Field(None, description="the DMARC record; null: none is published")
+    domain: str | None = Field(None, description="where it was found: the domain or a parent")
+    p: DmarcPolicy | None = None
+    sp: DmarcPolicy | None = Field(None, description="the policy for subdomains")
+    adkim: DmarcAlignment | None = None
+    aspf: DmarcAlignment | None = None
+    pct: int | None = Field(None, description="the percentage the policy applies to")
+    errors: list[str] = Field(default_factory=list)
+
+
+class SenderDomainReport(ResponseModel):
+    """The sender address's domain: is mail from it through this provider likely accepted?
+
+    `checked`: the lookups were made; `dns_error`: a lookup failed (a resolver did not
+    answer, or answered with an error), so the section is partial; `skipped`: the session's
+    deadline left no time; `error`: mailprobe could not make the check. None of them fails
+    the SMTP test.
+    """
+
+    domain: str
+    status: Literal["checked", "dns_error", "skipped", "error"]
+    message: str | None = None
+    spf: SpfReport | None = None
+    dmarc: DmarcReport | None = None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="why mail from this sender through this provider is likely rejected or "
+        "filtered, in plain words; empty when all is well",
+    )
+    duration_ms: float = 0.0
 
 
 class Report(ResponseModel):
@@ -570,15 +706,25 @@ class Report(ResponseModel):
     )
     sent: bool = Field(False, description="the server accepted the message (250 after DATA)")
     message_id: str | None = None
+    subject: str | None = Field(
+        None,
+        description="the Subject of the test message the server accepted, to find it in the "
+        "receiver's mailbox",
+    )
     error: ProbeError | None = None
+    warnings: list[ReportWarning] = Field(default_factory=list)
     transcript: list[str] = Field(default_factory=list)
+    sender_domain: SenderDomainReport | None = None
+
+
+AttemptOutcome = Literal["running", "succeeded", "failed", "retrying"]
 
 
 class Attempt(ResponseModel):
     number: int
     started_at: str
     finished_at: str | None = None
-    outcome: Literal["running", "succeeded", "failed", "retrying"] = "running"
+    outcome: AttemptOutcome = "running"
     error: ProbeError | None = None
 
 

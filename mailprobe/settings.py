@@ -24,6 +24,31 @@ def _split(value: object) -> object:
     return value
 
 
+def parse_resolver(item: str) -> tuple[str, int]:
+    """A DNS resolver as MAILPROBE_DNS_RESOLVERS names it: ``ip``, ``ip:port`` or ``[v6]:port``."""
+    host, port = item, 53
+    if item.startswith("["):
+        host, sep, rest = item[1:].partition("]")
+        if sep and rest.startswith(":"):
+            port = _resolver_port(item, rest[1:])
+        elif not sep or rest:
+            raise ValueError(f"not an address or address:port: {item!r}")
+    elif item.count(":") == 1:
+        host, _, port_text = item.partition(":")
+        port = _resolver_port(item, port_text)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"a resolver is an IP address (and a port): {item!r}") from None
+    return host, port
+
+
+def _resolver_port(item: str, text: str) -> int:
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
+        raise ValueError(f"the port must be a number from 1 to 65535: {item!r}")
+    return int(text)
+
+
 def parse_ports(items: list[str]) -> frozenset[int]:
     """Ports and inclusive ranges: ["25", "587", "2500-2599"]."""
     ports: set[int] = set()
@@ -65,6 +90,20 @@ class Settings(BaseSettings):
     smtp_command_timeout: float = Field(30.0, gt=0)
     smtp_data_timeout: float = Field(60.0, gt=0)
     smtp_session_deadline: float = Field(120.0, gt=0)
+    # AUTH over an unencrypted connection is refused, as Go's net/smtp (Zitadel's client)
+    # refuses it, except to localhost, 127.0.0.1 and ::1; true lets it through (a warning).
+    allow_cleartext_auth: bool = False
+    # A certificate that expires within this many days is a warning on the report, and fires
+    # a stored provider's smtp_provider.certificate_expiring event (once per certificate).
+    cert_expiry_warn_days: int = Field(14, ge=0, le=3650)
+
+    # The sender domain's SPF and DMARC after each session (off: no DNS query is made; the
+    # benchmarks and the soak turn it off, so they measure SMTP and query no outside resolver),
+    # the DNS resolvers to ask ("ip" or "ip:port"; none: the system's), and the most seconds
+    # their lookups may take after a session, within its deadline.
+    sender_domain_check: bool = True
+    dns_resolvers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    dns_timeout: float = Field(5.0, gt=0)
 
     # Destination policy: refused address ranges can be let through per network.
     allowed_networks: Annotated[list[Network], NoDecode] = Field(default_factory=list)
@@ -104,9 +143,6 @@ class Settings(BaseSettings):
     # Stored providers re-tested on a schedule (their retestIntervalSeconds): the shortest
     # interval a provider may ask for, in seconds.
     retest_min_interval: int = Field(300, ge=1)
-    # A certificate that expires within this many days fires its warning (the re-tests'
-    # smtp_provider.certificate_expiring event, once per certificate).
-    cert_expiry_warn_days: int = Field(14, ge=0, le=3650)
 
     # The worker.
     worker_pool: Literal["gevent", "threads", "prefork", "solo"] = "gevent"
@@ -129,8 +165,16 @@ class Settings(BaseSettings):
         "allowed_networks",
         "allowed_ports",
         "webhook_retry_schedule",
+        "dns_resolvers",
         mode="before",
     )(_split)
+
+    @field_validator("dns_resolvers")
+    @classmethod
+    def _check_resolvers(cls, value: list[str]) -> list[str]:
+        for item in value:
+            parse_resolver(item)
+        return value
 
     @field_validator("allowed_ports")
     @classmethod
@@ -160,6 +204,11 @@ class Settings(BaseSettings):
     def lease_seconds(self) -> int:
         """How long one attempt may hold its job: the session deadline and a margin."""
         return int(self.smtp_session_deadline + 10)
+
+    @property
+    def dns_nameservers(self) -> list[tuple[str, int]]:
+        """The configured resolvers as (address, port); empty: the system's."""
+        return [parse_resolver(item) for item in self.dns_resolvers]
 
     @property
     def port_set(self) -> frozenset[int]:

@@ -18,6 +18,7 @@ from selenium.webdriver.chrome.webdriver import WebDriver
 
 from mailprobe.crypto import generate_key
 from tests.browser import start_chromium
+from tests.dns_server import LoopbackDns, running_dns
 from tests.secret_scan import no_secret_leaks
 from tests.smtp_servers import free_port
 from tests.support import (
@@ -51,6 +52,13 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     yield server
     server.process.terminate()
     server.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def dns_server() -> Iterator[LoopbackDns]:
+    """The DNS server of the sender domains' zones; the service resolves through it."""
+    with running_dns() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +103,10 @@ TEST_SETTINGS = {
 
 @pytest.fixture(scope="session")
 def service_env(
-    redis_server: RedisServer, ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory
+    redis_server: RedisServer,
+    ca: trustme.CA,
+    dns_server: LoopbackDns,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, str]:
     ca_file = tmp_path_factory.mktemp("ca") / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
@@ -105,6 +116,7 @@ def service_env(
         MAILPROBE_REDIS_URL=redis_server.url,
         MAILPROBE_ENCRYPTION_KEYS=secret(generate_key("test1")),
         MAILPROBE_SMTP_CA_FILE=str(ca_file),
+        MAILPROBE_DNS_RESOLVERS=dns_server.resolver,
         MAILPROBE_PORT=str(free_port()),
         PYTHONUNBUFFERED="1",
     )

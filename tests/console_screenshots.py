@@ -40,6 +40,7 @@ def main() -> None:
         MAILPROBE_ENCRYPTION_KEYS=generate_key("shots"),
         MAILPROBE_SMTP_CA_FILE=str(work / "ca.pem"),
         MAILPROBE_PORT=str(free_port()),
+        MAILPROBE_SENDER_DOMAIN_CHECK="false",  # no DNS query off loopback
     )
     tls_server = start_smtp_server(
         starttls=server_tls, credentials={"noreply@acme.example": "a-password"}

@@ -234,6 +234,9 @@ def main() -> None:
             MAILPROBE_MAX_ATTEMPTS="2",
             MAILPROBE_RETRY_BASE_DELAY="0.2",
             MAILPROBE_RETRY_MAX_DELAY="0.4",
+            # The XOAUTH2 server here speaks plaintext on 127.0.0.3: what this run tests is
+            # the token endpoint's check, which comes after the refusal of cleartext AUTH.
+            MAILPROBE_ALLOW_CLEARTEXT_AUTH="true",
             # One attempt per delivery within this run: a second failed one would disable the
             # subscription before the other job's delivery.
             MAILPROBE_WEBHOOK_RETRY_SCHEDULE="60",

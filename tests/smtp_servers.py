@@ -9,13 +9,14 @@ import email.policy
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 def free_port() -> int:
@@ -103,15 +104,41 @@ class SlowHandler(RecordingHandler):
         return await super().handle_DATA(server, session, envelope)
 
 
+class _RecordingSMTP(SMTP):
+    """aiosmtpd's SMTP, keeping every AUTH command line it receives, whatever comes of it."""
+
+    auth_lines: list[str]
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        self.auth_lines.append(f"AUTH {arg}")
+        await super().smtp_AUTH(arg)
+
+
+class _RecordingController(Controller):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.auth_lines: list[str] = []
+
+    def factory(self) -> SMTP:
+        server = _RecordingSMTP(self.handler, **self.SMTP_kwargs)
+        server.auth_lines = self.auth_lines
+        return server
+
+
 @dataclass
 class SmtpServer:
-    controller: Controller
+    controller: _RecordingController
     handler: RecordingHandler
     auth_attempts: list[tuple[str, str]]
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.controller.port}"
+        return f"{self.controller.hostname}:{self.controller.port}"
+
+    @property
+    def auth_lines(self) -> list[str]:
+        """Every AUTH command that reached the server (credentials in them as sent)."""
+        return self.controller.auth_lines
 
     def stop(self) -> None:
         self.controller.stop()
@@ -125,8 +152,10 @@ def start_smtp_server(
     rcpt_replies: list[str] | None = None,
     exclude_mechanisms: list[str] | None = None,
     smtputf8: bool = False,
+    hostname: str = "127.0.0.1",
 ) -> SmtpServer:
-    """An aiosmtpd server on 127.0.0.1; with credentials, AUTH is offered and checked; with
+    """An aiosmtpd server on 127.0.0.1 (or another loopback `hostname`); with credentials,
+    AUTH is offered and checked (over plaintext too, unless STARTTLS is required); with
     smtputf8, SMTPUTF8 is offered (without it, aiosmtpd refuses 8-bit commands)."""
     handler = RecordingHandler(rcpt_replies=list(rcpt_replies or []))
     attempts: list[tuple[str, str]] = []
@@ -151,8 +180,8 @@ def start_smtp_server(
         kwargs.update(tls_context=starttls, require_starttls=True)
     if implicit_tls is not None:
         kwargs.update(ssl_context=implicit_tls)
-    controller = Controller(
-        handler, hostname="127.0.0.1", port=free_port(), server_hostname="localhost", **kwargs
+    controller = _RecordingController(
+        handler, hostname=hostname, port=free_port(), server_hostname="localhost", **kwargs
     )
     controller.start()
     return SmtpServer(controller, handler, attempts)
@@ -201,3 +230,68 @@ class RawServer:
             with contextlib.suppress(OSError):
                 conn.close()
         self._thread.join(timeout=2)
+
+
+class ScriptedServer(RawServer):
+    """An SMTP server that answers each command as scripted and records every line it gets.
+
+    `replies` maps a step to its reply, CRLF-separated lines for a multi-line one: BANNER,
+    EHLO (HELO too), STARTTLS, AUTH, MAIL, RCPT, DATA, DATA_END (after
+    the message) and QUIT. An empty reply says nothing and holds the connection; a step not
+    scripted gets a reply that moves the session on.
+    """
+
+    DEFAULTS = {
+        "BANNER": "220 scripted.test ESMTP",
+        "EHLO": "250-scripted.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME",
+        "STARTTLS": "454 4.7.0 TLS not available",
+        "AUTH": "235 2.7.0 Authentication successful",
+        "MAIL": "250 2.1.0 ok",
+        "RCPT": "250 2.1.5 ok",
+        "DATA": "354 go ahead",
+        "DATA_END": "250 2.0.0 queued",
+        "QUIT": "221 2.0.0 bye",
+    }
+
+    def __init__(self, replies: dict[str, str] | None = None) -> None:
+        self.replies = {**self.DEFAULTS, **(replies or {})}
+        self.lines: list[str] = []
+        super().__init__(self._converse)
+
+    def _say(self, conn: socket.socket, step: str) -> bool:
+        """Send the step's reply; False when it is scripted to say nothing."""
+        reply = self.replies[step]
+        if not reply:
+            time.sleep(30)  # held until the client gives up (stop() closes it)
+            return False
+        conn.sendall(reply.encode() + b"\r\n")
+        return True
+
+    def _converse(self, conn: socket.socket) -> None:
+        if not self._say(conn, "BANNER"):
+            return
+        reader = conn.makefile("rb")
+        in_data = False
+        for raw in reader:
+            line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
+            if in_data:
+                if line == ".":
+                    in_data = False
+                    if not self._say(conn, "DATA_END"):
+                        return
+                continue
+            self.lines.append(line)
+            verb = line.split(" ", 1)[0].upper()
+            if verb in ("EHLO", "HELO"):
+                step = "EHLO"
+            elif verb in self.replies and verb not in ("BANNER", "EHLO", "DATA_END"):
+                step = verb
+            else:
+                conn.sendall(b"502 5.5.2 not scripted\r\n")
+                continue
+            if not self._say(conn, step):
+                return
+            if step == "DATA" and self.replies["DATA"].startswith("354"):
+                in_data = True
+            if step == "QUIT":
+                return

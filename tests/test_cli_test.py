@@ -21,6 +21,7 @@ import trustme
 
 from mailprobe.console import EXIT_CODES
 from tests.conftest import ROOT, Service, secret
+from tests.dns_server import LoopbackDns
 from tests.smtp_servers import SmtpServer, start_smtp_server
 from tests.support import run_cli
 
@@ -36,12 +37,15 @@ def servers() -> Iterator[list[SmtpServer]]:
 
 
 @pytest.fixture(scope="module")
-def cli_env(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A user's environment: no service settings, the test CA trusted."""
+def cli_env(
+    ca: trustme.CA, dns_server: LoopbackDns, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """A user's environment: no service settings, the test CA trusted, the test DNS."""
     ca_file = tmp_path_factory.mktemp("cli-ca") / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILPROBE_")}
     env["MAILPROBE_SMTP_CA_FILE"] = str(ca_file)
+    env["MAILPROBE_DNS_RESOLVERS"] = dns_server.resolver
     return env
 
 
@@ -75,6 +79,26 @@ def test_local_plain_session_prints_each_phase_and_the_verdict(
     assert len(server.handler.received) == 1
 
 
+def test_local_shows_the_sender_domain_and_its_warnings(
+    cli_env: dict[str, str], servers: list[SmtpServer]
+) -> None:
+    server = start_smtp_server()
+    servers.append(server)
+    args = _test_args(server)
+    args[args.index("--from") + 1] = "me@reject.example.net"
+    done = run_cli(cli_env, *args)
+    assert done.returncode == 0, done.stdout + done.stderr  # warnings fail nothing
+    lines = done.stdout.splitlines()
+    assert "sender:      reject.example.net: 2 warnings" in lines
+    assert "DMARC:       v=DMARC1; p=reject" in lines
+    spf = next(line for line in lines if line.startswith("SPF:"))
+    assert "(1 of 10 DNS lookups); does not authorise 127.0.0.1: SPF fail" in spf
+    warnings = [line for line in lines if line.startswith("warning:")]
+    assert len(warnings) == 2
+    assert "will likely reject mail from reject.example.net" in warnings[1]
+    assert lines.index(warnings[1]) < lines.index(next(x for x in lines if x.startswith("verdict")))
+
+
 def test_local_starttls_with_auth_shows_the_certificate(
     cli_env: dict[str, str], servers: list[SmtpServer], server_tls: ssl.SSLContext
 ) -> None:
@@ -91,7 +115,13 @@ def test_local_starttls_with_auth_shows_the_certificate(
     assert re.search(r"^  auth\s+ok\s+[\d.]+ ms  235 ", out, re.MULTILINE)
     assert re.search(r"^TLS:\s+starttls, TLSv1\.[23], ", out, re.MULTILINE)
     assert re.search(r"^certificate: .* \(verified\)$", out, re.MULTILINE)
+    assert re.search(r"^valid for:\s+localhost, 127\.0\.0\.1$", out, re.MULTILINE)
+    assert re.search(r"^chain:\s+1 sent by the server$", out, re.MULTILINE)
     assert re.search(r"^sha256:\s+[0-9a-f]{64}$", out, re.MULTILINE)
+    # The implicit-TLS try is no failure: it ends well and says that STARTTLS follows.
+    assert re.search(r"^  tls\s+ok\s+[\d.]+ ms  no TLS on connect: .*STARTTLS", out, re.MULTILINE)
+    assert re.search(r"^warning:\s+port \d+ does not speak TLS on connect", out, re.MULTILINE)
+    assert re.search(r"^subject:\s+mailprobe test \w{8}: ", out, re.MULTILINE)
     assert password not in out + done.stderr
     assert server.auth_attempts and server.auth_attempts[0][1] == "alice"
 
@@ -121,6 +151,8 @@ def test_local_wrong_password_exits_with_the_auth_code(
     assert re.search(r"^  auth\s+FAILED\s+[\d.]+ ms  535 ", done.stdout, re.MULTILINE)
     assert "verdict:     FAILED: auth in auth: " in done.stdout
     assert "(exit 7)" in done.stdout
+    assert "\nhint:        The server refused the user or the password." in done.stdout
+    assert "\nsource:      https://www.rfc-editor.org/rfc/rfc4954#section-6\n" in done.stdout
     assert wrong not in done.stdout + done.stderr
 
 

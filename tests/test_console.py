@@ -7,12 +7,15 @@ import csv
 import http.server
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
+import trustme
 from aiosmtpd.controller import Controller
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
@@ -65,6 +68,11 @@ def verdict(console: Console) -> str:
     return console.text(".job .verdict")
 
 
+def first_cells(console: Console) -> list[str]:
+    """The first cell of the page's first table row, or nothing while no row is drawn."""
+    return [row[0] for row in console.rows("main")[:1] if row]
+
+
 def test_a_first_test_shows_each_phase_as_it_ends_then_succeeded(
     console: Console, service: Service, tmp_path: Path
 ) -> None:
@@ -100,6 +108,8 @@ def test_a_first_test_shows_each_phase_as_it_ends_then_succeeded(
     assert "Transcript (" in console.text(".job")
     link = console.driver.find_element(By.CSS_SELECTOR, ".job .job-meta a")
     assert str(link.get_attribute("href")).endswith(f"/ui/jobs/{link.text}")
+    # The Subject to look for in the receiver's mailbox: the job's short reference.
+    assert f"Its test message: mailprobe test {link.text[-8:]}: " in console.text(".job .job-meta")
 
 
 def test_a_dry_run_shows_the_recipients_answer_and_that_nothing_was_sent(
@@ -194,6 +204,46 @@ def test_a_wrong_password_is_refused_in_plain_words(console: Console, service: S
     assert server.auth_attempts == [("PLAIN", "mailer@example.com")]
     assert "a-wrong-password" not in console.text(".job")
     assert phases_shown(console)[-1] == "auth"
+
+
+def test_a_starttls_test_shows_its_fallback_certificate_warnings_and_hint(
+    console: Console, service: Service, ca: trustme.CA
+) -> None:
+    expiring = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    soon = datetime.now(UTC) + timedelta(days=3)
+    ca.issue_cert("localhost", "127.0.0.1", not_after=soon).configure_cert(expiring)
+    server = start_smtp_server(starttls=expiring, credentials={"mailer@example.com": "right"})
+    try:
+        console.sign_in(service.key(tenant="t-console-tls"))
+        fill_test(console, server.address)
+        console.choose("Require TLS (implicit TLS first, then STARTTLS)")
+        console.choose("Password (PLAIN or LOGIN)")
+        console.type("User", "mailer@example.com")
+        console.type("Password", secret("a-wrong-tls-password"))
+        console.click("Test")
+        console.wait(lambda: job_status(console) == "failed", what="the job to fail")
+    finally:
+        server.stop()
+    words = verdict(console)
+    assert "The server refused the password (535 5.7.8)." in words
+    # The well-known reply explained, with its source.
+    assert "Likely cause and fix: The server refused the user or the password." in words
+    source = console.driver.find_element(By.CSS_SELECTOR, ".job .verdict .hint-text a")
+    assert source.get_attribute("href") == "https://www.rfc-editor.org/rfc/rfc4954#section-6"
+    # Warnings: the fallback to STARTTLS and the certificate that expires in 3 days.
+    warnings = console.text(".job .warnings")
+    assert warnings.startswith("2 warnings")
+    assert "STARTTLS on a second connection" in warnings
+    assert "expires on" in warnings and "in 3 days" in warnings
+    # The implicit-TLS try is no failed phase: it ends well, and says that STARTTLS follows.
+    tls_row = console.driver.find_element(By.CSS_SELECTOR, '.job tr[data-phase="tls"]')
+    cells = [str(cell.text) for cell in tls_row.find_elements(By.TAG_NAME, "td")]
+    assert cells[1] == "✓ ok" and "STARTTLS follows" in cells[3]
+    card = console.text(".job .tls-card")
+    assert "STARTTLS (upgraded after the greeting)" in card
+    assert "Valid for\nlocalhost, 127.0.0.1" in card
+    assert "(in 3 days)" in card and "1 certificate sent by the server" in card
+    assert "yes: trusted chain" in card
 
 
 def test_a_batch_of_50_reaches_50_with_its_failures_and_a_csv(
@@ -453,8 +503,8 @@ def test_providers_and_webhooks_add_list_test_and_deliver(
         shown = console.text(".secret code")
         assert shown.startswith("whsec_")
         secret(shown)
-        # The list is drawn after the notice: wait for its first row.
-        console.wait(lambda: first_cell(console) == hook_url, what="the listed webhook")
+        # The list is drawn after the secret is shown: no row yet is "not yet", not an error.
+        console.wait(lambda: first_cells(console) == [hook_url], what="the listed webhook")
 
         console.click("Providers")
         console.wait_for_text("No provider is stored yet")
@@ -469,10 +519,7 @@ def test_providers_and_webhooks_add_list_test_and_deliver(
         console.select("Re-test on a schedule", "Every day")
         console.click("Add the provider")
         console.wait_for_text("Provider added:")
-        console.wait(
-            lambda: first_cell(console) == "Console relay",
-            what="the provider",
-        )
+        console.wait(lambda: first_cells(console) == ["Console relay"], what="the provider")
         provider = console.rows("main")[0]
         assert provider[1:6] == [server.address, "Relay <noreply@example.com>", "not required",
                                  "password", "inactive"]  # fmt: skip
@@ -562,3 +609,34 @@ def test_the_stream_csv_and_batch_parsers_in_the_browser(console: Console) -> No
         'Unknown column "colour": the columns are senderAddress, senderName, host, tls, '
         "user, password, receiverAddress, dryRun."
     )
+
+
+def test_the_sender_domain_card_says_what_receivers_will_do(
+    console: Console, service: Service, tmp_path: Path
+) -> None:
+    key = service.key(tenant="t-console-sender")
+    client = service.client(key)
+    server = start_smtp_server()
+    try:
+        rejected = client.run(probe_body(server.address, senderAddress="ops@reject.example.net"))
+        ready = client.run(probe_body(server.address, senderAddress="ops@loopback.example.net"))
+    finally:
+        server.stop()
+    console.sign_in(key)
+    console.open(f"/ui/jobs/{rejected['id']}")
+    console.wait(lambda: job_status(console) == "succeeded", what="the job page")
+    card = console.text(".job .sender-card")
+    assert "Sender domain reject.example.net" in card
+    warnings = console.driver.find_elements(By.CSS_SELECTOR, ".job .sender-card .warnings li")
+    assert [w.text for w in warnings] == rejected["result"]["senderDomain"]["warnings"]
+    assert "v=spf1 include:_spf.google.com ip4:192.0.2.1 -all" in card
+    assert "no: SPF fail for 127.0.0.1" in card
+    assert "p=reject, sp=reject, pct=100" in card
+    console.screenshot(tmp_path / "sender-warnings.png", ".job .sender-card")
+
+    console.open(f"/ui/jobs/{ready['id']}")
+    console.wait(lambda: job_status(console) == "succeeded", what="the second job page")
+    card = console.text(".job .sender-card")
+    assert "No warning for mail from this sender through this provider." in card
+    assert "yes: SPF pass for 127.0.0.1" in card
+    assert console.driver.find_elements(By.CSS_SELECTOR, ".job .sender-card .warnings") == []

@@ -19,12 +19,13 @@ from selenium.webdriver.chrome.webdriver import WebDriver
 from mailprobe.crypto import generate_key
 from tests.browser import Console
 from tests.conftest import ROOT, secret
+from tests.dns_server import LoopbackDns
 from tests.smtp_servers import free_port
 from tests.support import run_cli, wait_for
 
 
 def test_dev_starts_everything_and_a_first_test_reaches_the_demo_sink(
-    tmp_path: Path, chromium: tuple[WebDriver, Path]
+    tmp_path: Path, chromium: tuple[WebDriver, Path], dns_server: LoopbackDns
 ) -> None:
     redis_port, api_port = free_port(), free_port()
     # Something else (a local MTA, smtp4dev) listens on the demo sink's port 2525: dev takes
@@ -38,6 +39,7 @@ def test_dev_starts_everything_and_a_first_test_reaches_the_demo_sink(
         MAILPROBE_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",  # nothing answers there yet
         MAILPROBE_PORT=str(api_port),
         MAILPROBE_GRPC_PORT=str(free_port()),
+        MAILPROBE_DNS_RESOLVERS=dns_server.resolver,  # the sender domain's lookups stay local
         PYTHONUNBUFFERED="1",
     )
     process = subprocess.Popen(

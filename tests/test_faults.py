@@ -114,7 +114,7 @@ def _bad_handshake(conn: socket.socket) -> None:
 
 
 CASES = [
-    # (name, server, tls, category, phase, retryable)
+    # (name, server, tls, category, phase, transient: tried again until no attempt is left)
     ("drips a byte at a time", _drip, False, "timeout", "banner", True),
     ("closes mid-banner", _close_mid_banner, False, "connect", "banner", True),
     ("closes mid-EHLO", smtp_until("ehlo", _close_mid_reply), False, "connect", "ehlo", True),
@@ -138,7 +138,7 @@ def _seconds(start: str, end: str) -> float:
 
 
 @pytest.mark.parametrize(
-    ("name", "serve", "tls", "category", "phase", "retryable"), CASES, ids=[c[0] for c in CASES]
+    ("name", "serve", "tls", "category", "phase", "transient"), CASES, ids=[c[0] for c in CASES]
 )
 def test_misbehaving_server(
     client: ApiClient,
@@ -147,7 +147,7 @@ def test_misbehaving_server(
     tls: bool,
     category: str,
     phase: str,
-    retryable: bool,
+    transient: bool,
 ) -> None:
     server = RawServer(serve)
     try:
@@ -156,12 +156,15 @@ def test_misbehaving_server(
         server.stop()
     assert job["status"] == "failed"
     error = job["result"]["error"]
-    assert (error["category"], error["phase"], error["retryable"]) == (
+    # The job has ended: its report never says it will be tried again.
+    assert error["retryable"] is False
+    assert (error["category"], error["phase"], error["transient"]) == (
         category,
         phase,
-        retryable,
+        transient,
     ), error
-    expected_attempts = 3 if retryable else 1
+    expected_attempts = 3 if transient else 1
+    assert (error["attempt"], error["maxAttempts"]) == (expected_attempts, 3)
     assert len(job["attempts"]) == expected_attempts
     assert server.connections >= expected_attempts
     for attempt in job["attempts"]:
@@ -201,8 +204,15 @@ def test_a_tls_server_where_plaintext_was_expected(
     finally:
         server.stop()
     error = job["result"]["error"]
-    assert (error["category"], error["phase"]) == ("timeout", "banner")
-    assert "try tls: true" in error["message"]
+    # The first attempt knows: the port answers a TLS ClientHello. No retry, no timeout.
+    assert (error["category"], error["phase"], error["retryable"]) == ("tls", "banner", False)
+    port = server.controller.port
+    assert error["message"].startswith(f"port {port} of 127.0.0.1 speaks TLS on connect")
+    assert error["message"].endswith("set tls: true")
+    assert len(job["attempts"]) == 1
+    assert _seconds(job["attempts"][0]["startedAt"], job["attempts"][0]["finishedAt"]) < (
+        PHASE_TIMEOUT + 1
+    )
 
 
 def test_plaintext_where_tls_was_required_and_no_starttls(client: ApiClient) -> None:

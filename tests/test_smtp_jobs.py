@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ApiClient, probe_body, secret
-from tests.smtp_servers import RawServer, SmtpServer, start_smtp_server
+from tests.smtp_servers import RawServer, ScriptedServer, SmtpServer, start_smtp_server
 
 
 @pytest.fixture
@@ -79,8 +79,14 @@ def test_plain_server_receives_a_real_test_message(client: ApiClient, servers: l
     assert message["To"] == "inbox@example.org"
     assert message["From"].addresses[0].addr_spec == "probe@example.com"
     assert message["Date"] is not None
-    assert "test" in message["Subject"].lower()
-    assert "test email" in message.get_content()
+    # A Subject a person can find: the job's short reference and the time; the body says
+    # what was tested.
+    assert message["Subject"] == result["subject"]
+    assert result["subject"].startswith(f"mailprobe test {job['id'][-8:]}: {server.address}, ")
+    body = message.get_content()
+    assert "test email" in body
+    assert f"SMTP server: 127.0.0.1, port {server.controller.port}" in body
+    assert "Encryption:  none (tls: false)" in body
     # A non-ASCII sender name is encoded, not sent raw, and decodes back to itself.
     assert first.message["From"].addresses[0].display_name == "Zoë Prüfer"
 
@@ -93,11 +99,12 @@ def test_starttls_with_auth(
     job = client.run(probe_body(server.address, tls=True, user="alice", password=password))
     assert job["status"] == "succeeded", job
     result = job["result"]
-    # Implicit TLS first; the server greets in plaintext, so STARTTLS on a new connection.
+    # Implicit TLS first; the server greets in plaintext, so STARTTLS on a new connection:
+    # a fallback, reported as one, not as a failed phase.
     assert _phases(job) == [
         ("resolve", True),
         ("connect", True),
-        ("tls", False),
+        ("tls", True),
         ("connect", True),
         ("banner", True),
         ("ehlo", True),
@@ -109,6 +116,8 @@ def test_starttls_with_auth(
         ("data", True),
         ("quit", True),
     ]
+    assert "STARTTLS follows" in result["phases"][2]["note"]
+    assert [w["code"] for w in result["warnings"]] == ["starttls_fallback"]
     tls = result["tls"]
     assert tls["mode"] == "starttls"
     assert tls["version"].startswith("TLSv1.")
@@ -177,9 +186,39 @@ def test_auth_rejected_is_not_retried(
     assert error["smtpCode"] == 535
     assert error["enhancedCode"] == "5.7.8"
     assert error["retryable"] is False
+    assert (error["attempt"], error["maxAttempts"]) == (1, 3)
+    assert error["hint"].startswith("The server refused the user or the password.")
+    assert error["hintSource"] == "https://www.rfc-editor.org/rfc/rfc4954#section-6"
     assert len(job["attempts"]) == 1
     assert len(server.auth_attempts) == 1
     assert server.handler.received == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "category"),
+    [("454 4.7.0 Temporary authentication failure", "auth"), ("", "timeout")],
+    ids=["4xx", "timeout"],
+)
+def test_a_transient_auth_failure_is_not_retried(
+    client: ApiClient, reply: str, category: str
+) -> None:
+    server = ScriptedServer({"AUTH": reply})
+    try:
+        job = client.run(
+            probe_body(server.address, user="alice", password=secret("sent-once-only")),
+            timeout=60,
+        )
+    finally:
+        server.stop()
+    assert job["status"] == "failed"
+    # Transient, yet tried once: the credentials went to the server once in this job.
+    assert len(job["attempts"]) == 1
+    assert len([line for line in server.lines if line.startswith("AUTH ")]) == 1
+    assert server.connections == 1
+    error = job["result"]["error"]
+    assert (error["category"], error["phase"]) == (category, "auth")
+    assert (error["transient"], error["retryable"]) == (True, False)
+    assert "not tried again: credentials go to a server at most once per job" in error["message"]
 
 
 def test_recipient_rejected(client: ApiClient, servers: list[Any]) -> None:
@@ -230,9 +269,17 @@ def test_silent_server_times_out_and_is_retried(client: ApiClient) -> None:
         server.stop()
     assert job["status"] == "failed"
     error = job["result"]["error"]
-    assert (error["category"], error["phase"], error["retryable"]) == ("timeout", "banner", True)
-    assert len(job["attempts"]) == 3
-    assert server.connections == 3
+    # Transient, and tried three times: the final report says it failed for good.
+    assert error["retryable"] is False
+    assert (error["category"], error["phase"], error["transient"]) == ("timeout", "banner", True)
+    assert (error["attempt"], error["maxAttempts"]) == (3, 3)
+    assert error["message"].endswith("(tried 3 of 3 attempts; no more will be made)")
+    first = job["attempts"][0]["error"]
+    assert (first["retryable"], first["attempt"], first["maxAttempts"]) == (True, 1, 3)
+    assert first["message"].endswith("(attempt 1 of 3; it will be tried again)")
+    assert [a["outcome"] for a in job["attempts"]] == ["retrying", "retrying", "failed"]
+    # Each attempt: the banner connection, then one to check for TLS on connect (silent too).
+    assert server.connections == 6
     # Three attempts of a 2 s banner timeout, plus short backoffs: far below the 6 s deadline each.
     assert elapsed < 20
 

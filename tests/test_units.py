@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from mailprobe import liveness
 from mailprobe.crypto import DecryptionError, KeyringError, SecretBox, generate_key
 from mailprobe.jobs import new_id
-from mailprobe.models import split_host_port
+from mailprobe.models import PhaseReport, SmtpTestRequest, split_host_port
 from mailprobe.settings import Settings
-from worker.message import build_test_message, dot_stuff
+from worker.message import SessionSummary, build_test_message, dot_stuff
 from worker.smtp import SMTPReply, Transcript
 from worker.tasks import backoff
 
@@ -33,17 +35,43 @@ def test_dot_stuffing_and_terminator() -> None:
 
 
 def test_test_message_headers() -> None:
-    message_id, raw = build_test_message(
+    built = build_test_message(
         sender_address="a@example.com",
         sender_name="Ünï Cödé",
         receiver_address="b@example.org",
-        host="smtp.example.com:587",
+        tested=SessionSummary(
+            "smtp.example.com", 587, "203.0.113.5", "STARTTLS, TLSv1.3", "AUTH PLAIN"
+        ),
         reference="01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        now=datetime(2026, 11, 30, 5, 40, 12, tzinfo=UTC),
     )
-    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")  # headers are pure ASCII on the wire
-    assert f"Message-ID: {message_id}" in head
+    raw = built.data
+    head, body = raw.decode().split("\r\n\r\n", 1)
+    head.encode("ascii")  # headers are pure ASCII on the wire
+    assert f"Message-ID: {built.message_id}" in head
     assert "=?utf-8?" in head.lower()
     assert "\r\n" in raw.decode() and "\n" not in raw.decode().replace("\r\n", "")
+    # A Subject a person finds among thousands: a short reference and the time.
+    assert built.subject == "mailprobe test Q69G5FAV: smtp.example.com:587, 2026-11-30 05:40 UTC"
+    assert f"Subject: {built.subject}\r\n" in head
+    # The body says what was tested.
+    assert "SMTP server: smtp.example.com, port 587 (address 203.0.113.5)\r\n" in body
+    assert "Encryption:  STARTTLS, TLSv1.3\r\n" in body
+    assert "Login:       AUTH PLAIN\r\n" in body
+    assert "Sent at: 2026-11-30T05:40:12Z" in body
+    assert "Test job: 01ARZ3NDEKTSV4RRFFQ69G5FAV (reference Q69G5FAV in the Subject)" in body
+
+
+def test_an_ipv6_host_is_bracketed_in_the_subject() -> None:
+    built = build_test_message(
+        sender_address="a@example.com",
+        sender_name="A",
+        receiver_address="b@example.org",
+        tested=SessionSummary("2001:db8::1", 465, "2001:db8::1", "implicit TLS, TLSv1.3", "none"),
+        reference="01ARZ3NDEKTSV4RRFFQ69G5FAV",
+    )
+    assert ": [2001:db8::1]:465, " in built.subject
+    assert "SMTP server: 2001:db8::1, port 465\r\n" in built.data.decode()
 
 
 def test_secret_box_rotation_and_binding() -> None:
@@ -114,3 +142,23 @@ def test_when_a_worker_is_dead(
     last = None if beat_age is None else now - beat_age
     signs = liveness.Signs(last, server, subscribed, current_server=RUN_ID)
     assert liveness.is_dead(signs, now) is dead
+
+
+def test_requests_take_either_field_name_and_reports_answer_in_camel_case() -> None:
+    # pydantic's validate_by_name, validate_by_alias and serialize_by_alias (2.11 and later).
+    snake = {"sender_address": "a@example.com", "sender_name": "A", "receiver_address": "b@x.org"}
+    camel = {"senderAddress": "a@example.com", "senderName": "A", "receiverAddress": "b@x.org"}
+    by_name, by_alias = (
+        SmtpTestRequest.model_validate({**fields, "host": "smtp.example.com:587"})
+        for fields in (snake, camel)
+    )
+    assert by_name == by_alias and by_name.receiver_address == "b@x.org"
+    phase = PhaseReport(name="connect", ok=True, duration_ms=1.5)
+    assert phase.model_dump() == {
+        "name": "connect",
+        "ok": True,
+        "durationMs": 1.5,
+        "reply": None,
+        "note": None,
+    }
+    assert PhaseReport.model_validate_json(phase.model_dump_json()) == phase

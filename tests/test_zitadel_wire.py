@@ -8,9 +8,11 @@ from __future__ import annotations
 import base64
 import importlib
 import socket
+import ssl
 import struct
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,6 +21,7 @@ from urllib.parse import unquote
 import grpc
 import pytest
 import requests
+import trustme
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
@@ -172,6 +175,11 @@ def test_wrong_password_is_failed_precondition_quoting_the_server(
     assert info.metadata["smtpCode"] == "535"
     assert info.metadata["phase"] == "auth"
     assert info.metadata["retryable"] == "false"
+    assert (info.metadata["attempt"], info.metadata["maxAttempts"]) == ("1", "1")
+    # The reply explained: its usual cause and the fix, and where that comes from.
+    assert info.metadata["hint"].startswith("The server refused the user or the password.")
+    assert info.metadata["hintSource"] == "https://www.rfc-editor.org/rfc/rfc4954#section-6"
+    assert "warnings" not in info.metadata
     assert "RetryInfo" not in details
     # One attempt, as Zitadel makes: the password went to the server once.
     assert len(server.auth_attempts) == 1
@@ -192,11 +200,43 @@ def test_a_closed_port_is_unavailable_with_retry_info_after_one_attempt(
     assert error.details().startswith("connect: ")
     _, details = _details(error)
     assert details["ErrorInfo"].reason == "SMTP_CONNECT"
+    # The caller may try again (a transient failure); mailprobe does not: one attempt.
     assert details["ErrorInfo"].metadata["retryable"] == "true"
     assert details["RetryInfo"].retry_delay.seconds >= 1
+    assert error.details() == (
+        f"connect: connection to {address.replace(':', ' port ')} refused "
+        "(tried 1 of 1 attempt; no more will be made)"
+    )
     job = client.get(f"/email/smtp/_test/{details['ErrorInfo'].metadata['jobId']}").json()
     assert job["status"] == "failed"
     assert len(job["attempts"]) == 1  # transient, yet not retried: one attempt, as Zitadel
+    assert (job["result"]["error"]["transient"], job["result"]["error"]["retryable"]) == (
+        True,
+        False,
+    )
+
+
+def test_a_failure_carries_the_reports_warnings(
+    pb: ModuleType,
+    stub: Any,
+    tenant: tuple[str, ApiClient],
+    servers: list[Any],
+    ca: trustme.CA,
+) -> None:
+    key, client = tenant
+    expiring = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    soon = datetime.now(UTC) + timedelta(days=3)
+    ca.issue_cert("localhost", "127.0.0.1", not_after=soon).configure_cert(expiring)
+    server = _smtp(servers, starttls=expiring, credentials={"user@example.com": "right"})
+    request = _test_request(
+        pb, server.address, tls=True, user="user@example.com", password=secret("wrong-pw-8")
+    )
+    error = _fails(stub.TestEmailProviderSMTP, request, metadata=_auth(key), timeout=30)
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    info = _details(error)[1]["ErrorInfo"]
+    assert info.metadata["warnings"] == "starttls_fallback,certificate_expiring"
+    job = client.get(f"/email/smtp/_test/{info.metadata['jobId']}").json()
+    assert [w["code"] for w in job["result"]["warnings"]] == info.metadata["warnings"].split(",")
 
 
 def test_refused_destination_is_permission_denied_before_any_job(

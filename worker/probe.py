@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import base64
 import errno
-import hashlib
 import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC
-
-from cryptography import x509
+from datetime import UTC, datetime
+from functools import lru_cache
 
 from mailprobe.destination import (
     DestinationPolicy,
@@ -27,7 +25,6 @@ from mailprobe.destination import (
     resolve,
 )
 from mailprobe.models import (
-    Certificate,
     ErrorCategory,
     PhaseName,
     PhaseReport,
@@ -35,15 +32,20 @@ from mailprobe.models import (
     RecipientReport,
     Reply,
     Report,
+    ReportWarning,
     SmtpTestRequest,
 )
 from mailprobe.settings import Settings
-from worker.message import build_test_message, dot_stuff
+from worker import certificates
+from worker.hints import known_reply
+from worker.message import ProbeMessage, SessionSummary, build_test_message, dot_stuff
 from worker.oauth import TokenCache, TokenError
+from worker.senderdomain import SenderDomainCheck
 from worker.smtp import (
     Deadline,
     SMTPConnection,
     SMTPDisconnected,
+    SMTPError,
     SMTPProtocolError,
     SMTPReply,
     SMTPReplyError,
@@ -64,6 +66,13 @@ _NOT_TLS_REASONS = frozenset(
         "RECORD_TOO_LARGE",
     }
 )
+
+# Go's net/smtp, which Zitadel uses, sends PLAIN credentials without TLS to these names only.
+_LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+# The longest wait for a ServerHello when a silent port is checked for TLS on connect: a TLS
+# server answers a ClientHello at once; a silent one should not cost a whole phase again.
+_TLS_CHECK_SECONDS = 5.0
 
 # A rejected reply's category, by the phase that got it.
 _REPLY_CATEGORY: dict[str, ErrorCategory] = {
@@ -89,6 +98,10 @@ class ProbeOptions:
     session_deadline: float
     verify_certificates: bool = True
     tokens: TokenCache | None = None
+    # The sender domain's SPF and DMARC, read after the session (None: not checked).
+    sender_domain: SenderDomainCheck | None = None
+    allow_cleartext_auth: bool = False
+    cert_expiry_warn_days: int = 14
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ProbeOptions:
@@ -109,14 +122,35 @@ class ProbeOptions:
             session_deadline=settings.smtp_session_deadline,
             verify_certificates=settings.smtp_verify_certificates,
             tokens=TokenCache(policy, context),
+            sender_domain=(
+                SenderDomainCheck.from_settings(settings) if settings.sender_domain_check else None
+            ),
+            allow_cleartext_auth=settings.allow_cleartext_auth,
+            cert_expiry_warn_days=settings.cert_expiry_warn_days,
         )
 
 
+@lru_cache(maxsize=1)
+def _unchecked_context() -> ssl.SSLContext:
+    """For a handshake that only looks (is this TLS? which certificate?): it checks nothing,
+    and nothing is ever sent over it."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class ProbeFailure(Exception):
-    def __init__(self, error: ProbeError, *, plaintext_server: bool = False) -> None:
+    def __init__(self, error: ProbeError) -> None:
         super().__init__(error.message)
         self.error = error
-        self.plaintext_server = plaintext_server
+
+
+@dataclass
+class _PhaseOutcome:
+    """What a phase's block may add to its report besides success."""
+
+    note: str | None = None
 
 
 class _Refusal(Exception):
@@ -173,6 +207,7 @@ class _Session:
             self.transcript.add_secret(secret)
         self.report = Report(host=self.host, port=self.port, dry_run=request.dry_run)
         self.conn: SMTPConnection | None = None
+        self.target: ResolvedAddress | None = None  # the address connected to
         self.last_reply: SMTPReply | None = None
 
     def run(self) -> Report:
@@ -185,41 +220,80 @@ class _Session:
             if self.conn is not None:
                 self.conn.close()
             self.report.transcript = self.transcript.lines
+        self._check_sender_domain()
         return self.report
+
+    def _check_sender_domain(self) -> None:
+        """The sender domain's readiness (worker/senderdomain.py): after the session, in
+        what is left of its deadline; whatever it finds, the session's outcome stands."""
+        check = self.options.sender_domain
+        if check is None:
+            return
+        connected = self.report.address if self.conn is not None else None
+        self.report.sender_domain = check.run(
+            self.request.sender_address,
+            self.host,
+            connected,
+            self.deadline.session_end - time.monotonic(),
+        )
 
     # -- phases
 
     @contextmanager
-    def phase(self, name: PhaseName, timeout: float) -> Iterator[None]:
+    def phase(self, name: PhaseName, timeout: float) -> Iterator[_PhaseOutcome]:
         started = time.perf_counter()
         self.last_reply = None
+        outcome = _PhaseOutcome()
         try:
             self.deadline.start_phase(timeout)
-            yield
+            yield outcome
         except ProbeFailure:
             raise
         except Exception as exc:
             self._record(name, False, started)
-            error, plaintext = self._classify(name, exc)
-            raise ProbeFailure(error, plaintext_server=plaintext) from None
-        self._record(name, True, started)
+            if isinstance(exc, ssl.SSLCertVerificationError):
+                self._read_untrusted_certificate(name)
+            raise ProbeFailure(self._classify(name, exc)) from None
+        self._record(name, True, started, outcome.note)
 
-    def _record(self, name: PhaseName, ok: bool, started: float) -> None:
+    def _record(self, name: PhaseName, ok: bool, started: float, note: str | None = None) -> None:
         reply = self.last_reply
         phase = PhaseReport(
             name=name,
             ok=ok,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
             reply=Reply(code=reply.code, text=self.transcript.scrub(reply.text)) if reply else None,
+            note=note,
         )
         self.report.phases.append(phase)
         if self.on_phase is not None:
             self.on_phase(phase)
 
-    def _classify(self, phase: PhaseName, exc: Exception) -> tuple[ProbeError, bool]:
+    def _where(self) -> str:
+        """The host, the address connected to (when it is not the host itself) and the port."""
+        address = self.report.address
+        if address and address != self.host:
+            return f"{self.host} ({address}) port {self.port}"
+        return f"{self.host} port {self.port}"
+
+    def _classify(self, phase: PhaseName, exc: Exception) -> ProbeError:
+        """The error a phase's exception means. `transient`: trying later could help;
+        `retryable`: this job may try again, which an AUTH phase never does."""
+
         def error(
-            category: ErrorCategory, message: str, retryable: bool, reply: SMTPReply | None = None
+            category: ErrorCategory, message: str, transient: bool, reply: SMTPReply | None = None
         ) -> ProbeError:
+            where = self._where()
+            if category == "connect" and where not in message:
+                message += f" ({where})"
+            retryable = transient
+            if transient and phase == "auth":
+                retryable = False
+                message += (
+                    "; not tried again: credentials go to a server at most once per job, as "
+                    "servers count failed logins and may lock the account"
+                )
+            known = known_reply(reply) if reply is not None else None
             return ProbeError(
                 category=category,
                 phase=phase,
@@ -227,48 +301,56 @@ class _Session:
                 smtp_code=reply.code if reply else None,
                 enhanced_code=reply.enhanced_code if reply else None,
                 retryable=retryable,
+                transient=transient,
+                hint=known.hint if known else None,
+                hint_source=known.source if known else None,
             )
 
         match exc:
             case _Refusal():
-                return error(exc.category, str(exc), False), False
+                return error(exc.category, str(exc), False)
             case DestinationRefused():
-                return error("policy", f"destination refused: {exc}", False), False
+                return error("policy", f"destination refused: {exc}", False)
             case TokenError():
-                return error("auth", f"XOAUTH2 token: {exc}", exc.retryable), False
+                return error("auth", f"XOAUTH2 token: {exc}", exc.retryable)
             case socket.gaierror():
                 temporary = exc.errno in (socket.EAI_AGAIN, getattr(socket, "EAI_SYSTEM", None))
-                return error("dns", f"cannot resolve {self.host}: {exc.strerror}", temporary), False
+                return error("dns", f"cannot resolve {self.host}: {exc.strerror}", temporary)
+            case SMTPTimeout() | TimeoutError() if phase == "connect":
+                return error("timeout", f"connect: no answer from {self._where()}: {exc}", True)
             case SMTPTimeout() | TimeoutError():
-                hint = ""
-                if phase == "banner" and not self.request.tls:
-                    hint = " (a server that expects TLS on connect says nothing: try tls: true)"
-                return error("timeout", f"{phase}: {exc or 'timed out'}{hint}", True), False
+                return error("timeout", f"{phase}: {exc or 'timed out'}", True)
             case SMTPReplyError():
                 reply = exc.reply
                 category = _REPLY_CATEGORY.get(phase, "protocol")
                 text = f"{phase}: the server answered {reply.code} {' '.join(reply.lines)}"
-                return error(category, text, 400 <= reply.code < 500, reply), False
+                return error(category, text, 400 <= reply.code < 500, reply)
             case SMTPDisconnected():
-                return error("connect", f"{phase}: {exc}", True), False
+                return error("connect", f"{phase}: {exc}", True)
             case SMTPProtocolError():
-                return error("protocol", f"{phase}: {exc}", False), False
+                return error("protocol", f"{phase}: {exc}", False)
             case ssl.SSLCertVerificationError():
-                reason = exc.verify_message or exc.reason or "verification failed"
-                return error("tls", f"certificate not trusted: {reason}", False), False
+                cert = self.report.tls.certificate
+                text = certificates.untrusted(exc, cert, self.host, datetime.now(UTC))
+                if cert is not None:
+                    cert.verify_error = text.removeprefix("certificate not trusted: ")
+                return error("tls", text, False)
+            case ssl.SSLError() if exc.reason in _NOT_TLS_REASONS:
+                return error(
+                    "tls",
+                    f"TLS handshake failed: the server answered with something that is not TLS "
+                    f"({exc.reason})",
+                    False,
+                )
             case ssl.SSLError():
-                plaintext = exc.reason in _NOT_TLS_REASONS
-                text = f"TLS handshake failed: {exc.reason or exc}"
-                if plaintext:
-                    text = "the server does not speak TLS on connect (it greeted in plaintext)"
-                return error("tls", text, False), plaintext
+                return error("tls", f"TLS handshake failed: {exc.reason or exc}", False)
             case ConnectionRefusedError():
-                return error("connect", f"connection to {self.report.address} refused", True), False
+                return error("connect", f"connection to {self._where()} refused", True)
             case OSError() if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-                return error("connect", f"{phase}: {exc.strerror}", True), False
+                return error("connect", f"cannot reach {self._where()}: {exc.strerror}", True)
             case OSError():
-                return error("connect", f"{phase}: {exc.strerror or exc}", True), False
-        return error("internal", f"{phase}: unexpected {type(exc).__name__}", False), False
+                return error("connect", f"{phase}: {exc.strerror or exc}", True)
+        return error("internal", f"{phase}: unexpected {type(exc).__name__}", False)
 
     # -- the conversation
 
@@ -284,21 +366,30 @@ class _Session:
         conn = self._connect(addresses)
         implicit = False
         if self.request.tls:
-            try:
-                with self.phase("tls", opts.command_timeout):
-                    conn.sock = tls_handshake(conn.sock, opts.ssl_context, self.host, self.deadline)
-                implicit = True
+            implicit = self._implicit_tls(conn)
+            if implicit:
                 self._note_tls("implicit", conn.sock)
-            except ProbeFailure as failure:
-                if not failure.plaintext_server:
-                    raise
+            else:
                 # Zitadel's behaviour: implicit TLS first, STARTTLS when the server greets
-                # in plaintext. A new connection: the failed handshake spoiled this one.
+                # in plaintext. A new connection: the refused handshake spoiled this one.
                 conn.close()
-                conn = self._connect(addresses)
+                conn = self._connect(addresses, note="a new connection, for STARTTLS")
 
         with self.phase("banner", opts.command_timeout):
-            conn.expect(self._read(conn), 220)
+            try:
+                conn.expect(self._read(conn), 220)
+            except SMTPTimeout:
+                if self.request.tls or conn.received:
+                    raise
+                if self._speaks_tls_on_connect():
+                    raise _Refusal(
+                        "tls",
+                        f"port {self.port} of {self.host} speaks TLS on connect (implicit TLS) "
+                        "and sends no plaintext greeting: set tls: true",
+                    ) from None
+                raise SMTPTimeout(
+                    "no greeting before the timeout, nor TLS: no answer to a ClientHello either"
+                ) from None
 
         features = self._ehlo(conn)
         if self.request.tls and not implicit:
@@ -313,13 +404,8 @@ class _Session:
         if self.request.auth_mode != "none":
             self._authenticate(conn, features)
 
-        message_id, message = build_test_message(
-            sender_address=self.request.sender_address,
-            sender_name=self.request.sender_name,
-            receiver_address=self.request.receiver_address,
-            host=self.request.host,
-            reference=self.reference,
-        )
+        built = self._message()
+        message_id, message = built.message_id, built.data
         with self.phase("mail_from", opts.command_timeout):
             parameters = self._mail_parameters(features)
             if "SIZE" in features:
@@ -344,7 +430,7 @@ class _Session:
             self.transcript.record("C", ".")
             conn.send(dot_stuff(message))
             conn.expect(self._read(conn), 250)
-        self.report.message_id = message_id
+        self.report.message_id, self.report.subject = message_id, built.subject
         self.report.sent = True
         if self.on_accepted is not None:
             # A shallow copy: the callback stores it at once, before the session goes on.
@@ -359,6 +445,92 @@ class _Session:
                 conn.expect(self._command(conn, "QUIT"), 221)
         except ProbeFailure:
             pass
+
+    def _implicit_tls(self, conn: SMTPConnection) -> bool:
+        """Implicit TLS on `conn`; False when the server greets in plaintext instead (the
+        phase then ends well, with a note: STARTTLS follows)."""
+        with self.phase("tls", self.options.command_timeout) as outcome:
+            try:
+                conn.sock = tls_handshake(
+                    conn.sock, self.options.ssl_context, self.host, self.deadline
+                )
+            except ssl.SSLCertVerificationError:
+                raise
+            except ssl.SSLError as exc:
+                if exc.reason not in _NOT_TLS_REASONS:
+                    raise
+                outcome.note = (
+                    "no TLS on connect: the server greets in plaintext, so STARTTLS follows "
+                    "on a new connection (Zitadel's order)"
+                )
+                return False
+        return True
+
+    def _speaks_tls_on_connect(self) -> bool:
+        """Whether the port answers a TLS ClientHello, on a new connection: a handshake that
+        checks nothing, after which nothing is sent. A TLS alert is TLS speaking too."""
+        self.transcript.record(
+            "…", "no greeting: is this port TLS on connect? (a ClientHello on a new connection)"
+        )
+        try:
+            self.deadline.start_phase(min(self.options.connect_timeout, _TLS_CHECK_SECONDS))
+            sock = self._dial()
+            try:
+                sock = tls_handshake(sock, _unchecked_context(), self.host, self.deadline)
+            finally:
+                sock.close()
+        except ssl.SSLError as exc:
+            return "ALERT" in str(exc.reason or "")
+        except (OSError, SMTPTimeout):
+            return False
+        return True
+
+    def _read_untrusted_certificate(self, phase: PhaseName) -> None:
+        """Read the certificate that failed verification, for the report: a new connection
+        (with EHLO and STARTTLS first when that is how TLS began) and a handshake that checks
+        nothing, after which nothing is sent."""
+        self.transcript.record(
+            "…", "reading the untrusted certificate for the report (a new connection)"
+        )
+        mode = "implicit" if phase == "tls" else "starttls"
+        try:
+            self.deadline.start_phase(self.options.command_timeout)
+            sock = self._dial()
+            try:
+                if mode == "starttls":
+                    # Its own transcript: these lines are not the test's conversation.
+                    conn = SMTPConnection(sock, self.deadline, Transcript())
+                    conn.expect(conn.read_reply(), 220)
+                    conn.expect(conn.command(f"EHLO {self.options.helo_name}"), 250)
+                    conn.expect(conn.command("STARTTLS"), 220)
+                sock = tls_handshake(sock, _unchecked_context(), self.host, self.deadline)
+                self._note_tls(mode, sock, trusted=False)
+            finally:
+                sock.close()
+        except (OSError, SMTPError):  # ssl.SSLError is an OSError
+            self.transcript.record("…", "the certificate could not be read again")
+
+    def _message(self) -> ProbeMessage:
+        tls = self.report.tls
+        encryption = {
+            "none": "none (tls: false)",
+            "implicit": f"implicit TLS, {tls.version}",
+            "starttls": f"STARTTLS, {tls.version}",
+        }[tls.mode]
+        used = self.report.auth.used
+        return build_test_message(
+            sender_address=self.request.sender_address,
+            sender_name=self.request.sender_name,
+            receiver_address=self.request.receiver_address,
+            tested=SessionSummary(
+                host=self.host,
+                port=self.port,
+                address=self.report.address,
+                encryption=encryption,
+                login=f"AUTH {used}" if used else "none",
+            ),
+            reference=self.reference,
+        )
 
     # -- verify without sending (dryRun)
 
@@ -415,22 +587,35 @@ class _Session:
         self.last_reply = conn.command(line, shown=shown)
         return self.last_reply
 
-    def _connect(self, addresses: list[ResolvedAddress]) -> SMTPConnection:
-        with self.phase("connect", self.options.connect_timeout):
+    def _connect(
+        self, addresses: list[ResolvedAddress], *, note: str | None = None
+    ) -> SMTPConnection:
+        with self.phase("connect", self.options.connect_timeout) as outcome:
+            outcome.note = note
             failure: OSError = OSError("no address to connect to")
             for address in addresses:
-                sock = socket.socket(address.family, socket.SOCK_STREAM)
+                self.target = address
                 self.report.address = address.ip
                 try:
-                    sock.settimeout(self.deadline.remaining())
-                    sock.connect(address.sockaddr)
+                    sock = self._dial()
                 except OSError as exc:
-                    sock.close()
                     failure = exc
                     continue
                 self.conn = SMTPConnection(sock, self.deadline, self.transcript)
                 return self.conn
             raise failure
+
+    def _dial(self) -> socket.socket:
+        """A TCP connection to the current address, within the current phase's time."""
+        assert self.target is not None
+        sock = socket.socket(self.target.family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.deadline.remaining())
+            sock.connect(self.target.sockaddr)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     def _ehlo(self, conn: SMTPConnection) -> dict[str, str]:
         """EHLO (HELO for a server that knows no ESMTP); the extensions by keyword."""
@@ -454,10 +639,21 @@ class _Session:
         offered = sorted(dict.fromkeys(features.get("AUTH", "").upper().split()))
         self.report.auth.offered = offered
         with self.phase("auth", self.options.command_timeout):
+            cleartext = self.report.tls.mode == "none" and self.host.lower() not in _LOCAL_NAMES
+            if cleartext and not self.options.allow_cleartext_auth:
+                self._refuse_cleartext(features)
             if "AUTH" not in features:
                 hint = "" if self.report.tls.mode != "none" else " (many offer it only over TLS)"
                 raise _Refusal(
                     "auth", f"credentials were given but the server offers no AUTH{hint}"
+                )
+            if cleartext:
+                self.report.warnings.append(
+                    ReportWarning(
+                        code="cleartext_auth",
+                        message=f"the credentials went to {self.host} unencrypted (tls: false): "
+                        "MAILPROBE_ALLOW_CLEARTEXT_AUTH allowed it",
+                    )
                 )
             if self.request.auth_mode == "xoauth2":
                 reply = self._auth_xoauth2(conn, offered)
@@ -470,6 +666,19 @@ class _Session:
                     "auth", f"no mechanism in common: the server offers {' '.join(offered)}"
                 )
             conn.expect(reply, 235)
+
+    def _refuse_cleartext(self, features: dict[str, str]) -> None:
+        """Credentials never cross an unencrypted connection, as Go's net/smtp (Zitadel's
+        client) refuses, except to the local names it allows too."""
+        if "STARTTLS" in features:
+            fix = "the server offers STARTTLS: set tls: true"
+        else:
+            fix = "the server offers no STARTTLS either, so this port cannot protect them"
+        raise _Refusal(
+            "auth",
+            f"credentials are not sent to {self.host} over an unencrypted connection (tls: "
+            f"false), as Zitadel's SMTP client would not send them; {fix}",
+        )
 
     def _auth_plain(self, conn: SMTPConnection) -> SMTPReply:
         self.report.auth.used = "PLAIN"
@@ -505,22 +714,42 @@ class _Session:
         self.transcript.add_secret(encoded)
         return encoded
 
-    def _note_tls(self, mode: str, sock: socket.socket) -> None:
+    def _note_tls(self, mode: str, sock: socket.socket, *, trusted: bool = True) -> None:
+        """Report the TLS of `sock`. `trusted`: the session goes on over it (its certificate
+        passed, or is not checked); else it was read only to report an untrusted one."""
         assert isinstance(sock, ssl.SSLSocket)
         tls = self.report.tls
         tls.mode = mode  # type: ignore[assignment]
         tls.version = sock.version()
         cipher = sock.cipher()
         tls.cipher = cipher[0] if cipher else None
-        der = sock.getpeercert(binary_form=True)
-        if der:
-            cert = x509.load_der_x509_certificate(der)
-            tls.certificate = Certificate(
-                subject=cert.subject.rfc4514_string(),
-                issuer=cert.issuer.rfc4514_string(),
-                not_after=cert.not_valid_after_utc.astimezone(UTC)
-                .isoformat()
-                .replace("+00:00", "Z"),
-                sha256=hashlib.sha256(der).hexdigest(),
-                verified=self.options.verify_certificates,
+        checked = self.options.verify_certificates
+        tls.certificate = certificates.describe(
+            sock,
+            verified=trusted and checked,
+            verify_error=None if not trusted or checked else "not checked: verification is off",
+        )
+        if not trusted:
+            return
+        warnings = self.report.warnings
+        if mode == "starttls":
+            warnings.append(
+                ReportWarning(
+                    code="starttls_fallback",
+                    message=f"port {self.port} does not speak TLS on connect (implicit TLS, "
+                    "RFC 8314): the server greeted in plaintext, so the session was encrypted "
+                    "with STARTTLS on a second connection",
+                )
+            )
+        old = certificates.tls_version_warning(tls.version)
+        if old is not None:
+            warnings.append(old)
+        if tls.certificate is not None:
+            warnings.extend(
+                certificates.certificate_warnings(
+                    tls.certificate,
+                    datetime.now(UTC),
+                    self.options.cert_expiry_warn_days,
+                    checked=checked,
+                )
             )

@@ -108,6 +108,7 @@ class SMTPConnection:
         self.deadline = deadline
         self.transcript = transcript
         self._buffer = bytearray()
+        self.received = 0  # bytes read so far: a server that said nothing at all is told apart
 
     # -- reading
 
@@ -123,6 +124,7 @@ class SMTPConnection:
             raise SMTPDisconnected(f"connection lost: {exc.strerror or exc}") from None
         if not data:
             raise SMTPDisconnected("the server closed the connection")
+        self.received += len(data)
         return data
 
     def _read_line(self) -> str:

@@ -36,6 +36,7 @@ from mailprobe.jobs import Hold, JobStore, StoredJob
 from mailprobe.logs import get_logger
 from mailprobe.models import (
     Attempt,
+    AttemptOutcome,
     Job,
     JobStatus,
     PhaseReport,
@@ -132,10 +133,11 @@ def _run_leased(rt: Runtime, hold: Hold, stored: StoredJob | None, attempt: int)
             _notify(job.id, stored.tenant, None)
         _record_retest(job, stored.tenant)
         return None
+    limit = job.attempt_limit(rt.settings.max_attempts)
     interrupted = bool(job.attempts) and job.attempts[-1].outcome == "running"
     if interrupted:
         # The worker of that attempt died (its lease expired): it counts as tried.
-        _close(job.attempts[-1], "failed", _interruption(job.attempts[-1]))
+        _close(job.attempts[-1], "failed", _interruption(job.attempts[-1]), limit)
         if stored.accepted is not None:
             _end_accepted(rt, stored, hold, stored.accepted)
             return None
@@ -143,13 +145,13 @@ def _run_leased(rt: Runtime, hold: Hold, stored: StoredJob | None, attempt: int)
     if attempt != number and not (interrupted and attempt == number - 1):
         log.info("job %s: dropping a stale task for attempt %d", job.id, attempt)
         return None
-    if number > job.attempt_limit(rt.settings.max_attempts):
+    if number > limit:
         _end(rt, stored, hold, "failed")
         return None
-    return _attempt(rt, stored, hold, number)
+    return _attempt(rt, stored, hold, number, limit)
 
 
-def _attempt(rt: Runtime, stored: StoredJob, hold: Hold, number: int) -> Again | None:
+def _attempt(rt: Runtime, stored: StoredJob, hold: Hold, number: int, limit: int) -> Again | None:
     job = stored.job
     now = utcnow()
     attempt = Attempt(number=number, started_at=now)
@@ -157,8 +159,8 @@ def _attempt(rt: Runtime, stored: StoredJob, hold: Hold, number: int) -> Again |
     job.started_at = job.started_at or now
     job.attempts.append(attempt)
     host = split_host_port(str(job.request["host"]))[0]
-    limit = rt.settings.destination_concurrency
-    if not rt.jobs.begin_attempt(job, hold, host, limit, rt.settings.lease_seconds):
+    concurrency = rt.settings.destination_concurrency
+    if not rt.jobs.begin_attempt(job, hold, host, concurrency, rt.settings.lease_seconds):
         # The host has its share of sessions: wait a turn, without using an attempt (this
         # task's copy of the job, with the attempt appended, is not saved).
         return Again(random.uniform(0.5, 1.5), number)
@@ -168,7 +170,8 @@ def _attempt(rt: Runtime, stored: StoredJob, hold: Hold, number: int) -> Again |
     except DecryptionError:
         log.error("job %s: its secrets do not decrypt with the configured keys", job.id)
         message = "the stored password cannot be decrypted with the configured keys"
-        _close(attempt, "failed", ProbeError(category="internal", phase="auth", message=message))
+        error = ProbeError(category="internal", phase="auth", message=message)
+        _close(attempt, "failed", error, limit)
         _end(rt, stored, hold, "failed")
         return None
 
@@ -188,18 +191,17 @@ def _attempt(rt: Runtime, stored: StoredJob, hold: Hold, number: int) -> Again |
         # A bug or the hard time limit: the job must still end, not stay "running".
         log.exception("job %s: the probe raised", job.id)
         error = ProbeError(category="internal", phase="resolve", message="internal error")
-        _close(attempt, "failed", error)
+        _close(attempt, "failed", error, limit)
         _end(rt, stored, hold, "failed", feed.phases)
         raise
 
     job.result = report
     if report.ok:
-        _close(attempt, "succeeded", None)
+        _close(attempt, "succeeded", None, limit)
         _end(rt, stored, hold, "succeeded", report.phases)
         return None
     assert report.error is not None
-    if report.error.retryable and number < job.attempt_limit(rt.settings.max_attempts):
-        _close(attempt, "retrying", report.error)
+    if _close(attempt, "retrying", report.error, limit):
         job.status = "retrying"
         rt.jobs.save(job, report.phases)
         delay = backoff(number, rt.settings)
@@ -212,15 +214,21 @@ def _attempt(rt: Runtime, stored: StoredJob, hold: Hold, number: int) -> Again |
             delay,
         )
         return Again(delay, number + 1)
-    _close(attempt, "failed", report.error)
     _end(rt, stored, hold, "failed", report.phases)
     return None
 
 
-def _close(attempt: Attempt, outcome: str, error: ProbeError | None) -> None:
+def _close(attempt: Attempt, outcome: AttemptOutcome, error: ProbeError | None, limit: int) -> bool:
+    """End `attempt`; True when the job tries again. The error says which attempt of how
+    many it ended, and its `retryable` whether another comes: false in every job's final
+    report. An attempt that would be "retrying" with no attempt left is "failed"."""
+    again = error.conclude(attempt.number, limit) if error is not None else False
+    if outcome == "retrying" and not again:
+        outcome = "failed"
     attempt.finished_at = utcnow()
-    attempt.outcome = outcome  # type: ignore[assignment]
+    attempt.outcome = outcome
     attempt.error = error
+    return again
 
 
 def _interruption(attempt: Attempt) -> ProbeError:
@@ -229,6 +237,7 @@ def _interruption(attempt: Attempt) -> ProbeError:
         phase=attempt.error.phase if attempt.error else "resolve",
         message="the worker running this attempt stopped before it ended",
         retryable=True,
+        transient=True,
     )
 
 
@@ -255,7 +264,10 @@ def _end(
     job = stored.job
     job.status = status
     job.finished_at = utcnow()
-    if job.result is None and job.attempts and job.attempts[-1].error is not None:
+    last_error = job.attempts[-1].error if job.attempts else None
+    if last_error is not None and (job.result is None or job.result.error != last_error):
+        # The last attempt left no report of its own (its worker died, say): the result is
+        # its error, not an earlier attempt's report that said it would be tried again.
         host, _, port = str(job.request.get("host", "")).rpartition(":")
         job.result = Report(
             host=host.strip("[]"), port=int(port or 0), error=job.attempts[-1].error

@@ -79,17 +79,29 @@ def verdict(job: Job) -> ApiError | None:
     if error is None:  # not expected: a failed job carries its error
         return ApiError(500, f"the test failed without a report (job {job.id})")
     code, http_status = _BY_CATEGORY.get(error.category, _OTHERWISE)
-    metadata = {"jobId": job.id, "phase": error.phase, "retryable": str(error.retryable).lower()}
+    # mailprobe makes one attempt here and never another (the job's report says
+    # `retryable: false`): `retryable` and RetryInfo tell the caller whether it may try
+    # again, which is whether the failure is transient.
+    metadata = {"jobId": job.id, "phase": error.phase, "retryable": str(error.transient).lower()}
     if error.smtp_code is not None:
         metadata["smtpCode"] = str(error.smtp_code)
     if error.enhanced_code:
         metadata["enhancedCode"] = error.enhanced_code
+    if error.attempt is not None and error.max_attempts is not None:
+        metadata["attempt"] = str(error.attempt)
+        metadata["maxAttempts"] = str(error.max_attempts)
+    if error.hint:
+        metadata["hint"] = error.hint
+        metadata["hintSource"] = error.hint_source or ""
+    warnings = job.result.warnings if job.result else []
+    if warnings:
+        metadata["warnings"] = ",".join(warning.code for warning in warnings)
     return ApiError(
         http_status,
         _message(job),
         code=code,
         info=ErrorInfoDetail(reason=f"SMTP_{error.category.upper()}", metadata=metadata),
-        retry_after=1.0 if error.retryable else None,
+        retry_after=1.0 if error.transient else None,
     )
 
 

@@ -38,6 +38,8 @@ def bench_env(redis_url: str, **overrides: str) -> dict[str, str]:
         MAILPROBE_RATE_LIMIT="1000000",
         MAILPROBE_RATE_BURST="1000000",
         MAILPROBE_GRPC_PORT=str(free_port()),
+        # No SPF/DMARC lookups: the benchmarks measure SMTP, and query no resolver off loopback.
+        MAILPROBE_SENDER_DOMAIN_CHECK="false",
     )
     env.update(overrides)
     return env

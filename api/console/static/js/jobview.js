@@ -1,5 +1,6 @@
 // One job, as a person reads it: the verdict, a waterfall of its phases (live while it
-// runs), the TLS card, the server's facts, the attempts and the transcript. The test page,
+// runs), the TLS card, the server's facts, the sender domain's SPF and DMARC, the attempts
+// and the transcript. The test page,
 // the job page and a stored provider's test all show this same view.
 
 import { FINAL, api, jobPath } from "./api.js";
@@ -14,6 +15,7 @@ export class JobView {
     this.head = h("div", { class: "job-head" });
     this.meta = h("p", { class: "job-meta" });
     this.verdict = h("div", { class: "verdict pending", role: "status", "aria-live": "polite" });
+    this.warnings = h("div", { class: "warnings" });
     this.phaseCount = h("p", { class: "visually-hidden", "aria-live": "polite" });
     this.figure = h("figure", { class: "waterfall" });
     this.phaseTable = h("div");
@@ -21,7 +23,7 @@ export class JobView {
     this.attempts = h("div");
     this.transcript = h("div", { class: "transcript" });
     this.element = h("section", { class: "card job", "aria-label": "Test result" },
-      this.head, this.meta, this.verdict,
+      this.head, this.meta, this.verdict, this.warnings,
       h("h3", {}, "Phases"), this.phaseCount, this.figure, this.phaseTable,
       this.details, this.attempts, this.transcript);
     this.captionId = uid("waterfall");
@@ -100,7 +102,8 @@ export class JobView {
       `From ${request.senderAddress ?? "?"} to ${request.receiverAddress ?? "?"}; `,
       request.tls ? "TLS required; " : "TLS not required; ",
       `${auth}. Job `, link(`/ui/jobs/${encodeURIComponent(job.id)}`, job.id, { class: "mono" }),
-      ", created ", when(job.createdAt), ".");
+      ", created ", when(job.createdAt), ".",
+      job.result?.subject ? [" Its test message: ", h("span", { class: "subject" }, job.result.subject), "."] : null);
   }
 
   drawVerdict() {
@@ -117,7 +120,24 @@ export class JobView {
       result.detail ? h("p", { class: "detail" }, result.tone === "fail" || result.tone === "pending" ? `In detail: ${result.detail}` : result.detail) : null,
       this.job.request?.dryRun
         ? h("p", { class: "detail dry-run" }, "Dry run: the session stops after RCPT TO (RSET, QUIT); no message is sent.")
+        : null,
+      result.hint
+        ? h("p", { class: "detail hint-text" }, h("strong", {}, "Likely cause and fix: "), result.hint,
+          /^https:\/\//.test(result.hintSource ?? "")
+            ? [" (", h("a", { href: result.hintSource, rel: "noopener noreferrer", target: "_blank" }, "source"), ")"]
+            : null)
         : null);
+    this.drawWarnings();
+  }
+
+  /** What did not fail the test but deserves a look: an expiring certificate, say. */
+  drawWarnings() {
+    const warnings = FINAL.has(this.job?.status) ? this.job?.result?.warnings ?? [] : [];
+    fill(this.warnings, warnings.length
+      ? h("section", { class: "warning-list", "aria-label": "Warnings" },
+        h("h3", {}, warnings.length === 1 ? "1 warning" : `${warnings.length} warnings`),
+        h("ul", {}, warnings.map((warning) => h("li", { dataset: { code: warning.code } }, warning.message))))
+      : null);
   }
 
   drawPhases() {
@@ -129,21 +149,17 @@ export class JobView {
       fill(this.phaseTable, h("p", { class: "empty" }, FINAL.has(this.job?.status) ? "No phase was run." : "The phases appear here as they end."));
       return;
     }
+    // A phase's note says what it found besides success: with tls: true, implicit TLS comes
+    // first, and a server that greets in plaintext gets STARTTLS on a new connection.
     const rows = phases.map((phase) => h("tr", { dataset: { phase: phase.name } },
       h("td", { class: "mono" }, phase.name),
       h("td", {}, phase.ok ? h("span", { class: "ok-mark" }, "✓ ok") : h("span", { class: "fail-mark" }, "✗ failed")),
       h("td", { class: "num" }, ms(phase.durationMs)),
-      h("td", { class: "reply" }, phase.reply ? `${phase.reply.code} ${phase.reply.text}` : "")));
-    // tls: true tries implicit TLS first; a server that greets in plaintext fails that
-    // handshake and gets a second connection with STARTTLS, as Zitadel does.
-    const fellBack = this.job?.result?.tls?.mode === "starttls" && phases.some((phase) => phase.name === "tls" && !phase.ok);
+      h("td", { class: "reply" }, phase.reply ? `${phase.reply.code} ${phase.reply.text}` : "",
+        phase.note ? h("span", { class: "note" }, phase.reply ? ` (${phase.note})` : phase.note) : null)));
     fill(this.phaseTable,
       attempt > 1 ? h("p", { class: "job-meta" }, `Attempt ${attempt}:`) : null,
-      table("Phases", ["Phase", "Result", ["Time", "num"], "Server's reply"], rows),
-      fellBack
-        ? h("p", { class: "job-meta" }, "The server did not speak TLS on connect, so mailprobe connected " +
-          "again and switched to TLS with STARTTLS (as Zitadel does): that first handshake failing is expected.")
-        : null);
+      table("Phases", ["Phase", "Result", ["Time", "num"], "Server's reply"], rows));
   }
 
   /** The waterfall: each phase a bar that starts where the one before it ended. */
@@ -167,7 +183,7 @@ export class JobView {
       const x = labelWidth + (start / total) * track;
       const barWidth = Math.max((phase.durationMs / total) * track, 2);
       start += phase.durationMs;
-      const reply = phase.reply ? ` — ${phase.reply.code} ${phase.reply.text}` : "";
+      const reply = phase.reply ? ` — ${phase.reply.code} ${phase.reply.text}` : phase.note ? ` — ${phase.note}` : "";
       return s("g", { class: "row" },
         s("title", {}, `${phase.name}: ${ms(phase.durationMs)}${phase.ok ? "" : " (failed)"}${reply}`),
         s("text", { class: "label", x: 0, y: y + 15 }, phase.name),
@@ -193,7 +209,8 @@ export class JobView {
       this.transcript.replaceChildren();
       return;
     }
-    fill(this.details, tlsCard(report.tls), serverCard(report));
+    fill(this.details, tlsCard(report.tls), serverCard(report),
+      report.senderDomain ? senderDomainCard(report.senderDomain) : null);
     const attempts = job.attempts ?? [];
     fill(this.attempts, attempts.length > 1 || job.status === "failed"
       ? [h("h3", {}, "Attempts"), table("Attempts", [["#", "num"], "Started", "Outcome", "Why"], attempts.map((attempt) => h("tr", {},
@@ -224,6 +241,13 @@ function expiry(notAfter) {
   return [when(notAfter), ` (${relative})`];
 }
 
+function validFrom(notBefore) {
+  if (!notBefore) return null;
+  const date = new Date(notBefore);
+  if (Number.isNaN(date.getTime()) || date.getTime() <= Date.now()) return when(notBefore);
+  return [when(notBefore), ` (in ${Math.round((date.getTime() - Date.now()) / 86400000)} days: not valid yet)`];
+}
+
 function tlsCard(tls) {
   const card = h("section", { class: "card tls-card", "aria-label": "TLS" }, h("h3", {}, "TLS"));
   if (!tls || tls.mode === "none") {
@@ -231,6 +255,7 @@ function tlsCard(tls) {
     return card;
   }
   const certificate = tls.certificate;
+  const chain = certificate?.chainLength;
   card.append(facts([
     ["Mode", tls.mode === "implicit" ? "implicit TLS (from the first byte)" : "STARTTLS (upgraded after the greeting)"],
     ["Version", tls.version],
@@ -238,11 +263,14 @@ function tlsCard(tls) {
     ...(certificate
       ? [
         ["Subject", certificate.subject],
+        ["Valid for", certificate.subjectAltNames?.length ? certificate.subjectAltNames.join(", ") : null],
         ["Issuer", certificate.issuer],
+        ["Valid from", validFrom(certificate.notBefore)],
         ["Expires", expiry(certificate.notAfter)],
+        ["Chain", chain ? `${chain} certificate${chain === 1 ? "" : "s"} sent by the server` : null],
         ["Verified", certificate.verified
           ? h("span", { class: "ok-mark" }, "yes: trusted chain, matching host name")
-          : h("span", { class: "fail-mark" }, "no: not verified")],
+          : h("span", { class: "fail-mark" }, `no: ${certificate.verifyError ?? "not verified"}`)],
         ["SHA-256", h("span", { class: "mono" }, certificate.sha256)],
       ]
       : [["Certificate", "none received"]]),
@@ -262,4 +290,38 @@ function serverCard(report) {
     ["Message", report.sent ? "sent: the server accepted it" : report.dryRun ? "not sent (dry run)" : "not sent"],
     ["Message-ID", report.messageId ? h("span", { class: "mono" }, report.messageId) : null],
   ]));
+}
+
+const AUTHORISES = { true: "yes", false: "no", null: "cannot tell" };
+
+/** The sender domain: SPF, DMARC and, first, what receivers will likely do (text only). */
+function senderDomainCard(section) {
+  const card = h("section", { class: "card sender-card", "aria-label": "Sender domain" },
+    h("h3", {}, `Sender domain ${section.domain}`));
+  if (section.status !== "checked") {
+    card.append(h("p", { class: "job-meta" }, section.message ?? section.status));
+    return card;
+  }
+  const warnings = section.warnings ?? [];
+  card.append(warnings.length
+    ? h("ul", { class: "warnings" }, warnings.map((warning) => h("li", {}, warning)))
+    : h("p", { class: "ok-mark" }, "✓ No warning for mail from this sender through this provider."));
+  const spf = section.spf ?? {};
+  const auth = spf.authorization;
+  const dmarc = section.dmarc ?? {};
+  card.append(facts([
+    ["SPF record", spf.record ? h("span", { class: "mono" }, spf.record) : "none published"],
+    ["DNS lookups", spf.dnsLookups !== null && spf.dnsLookups !== undefined
+      ? `${spf.dnsLookups} of ${spf.dnsLookupLimit}` : null],
+    ["SPF errors", spf.errors?.length ? spf.errors.join("; ") : null],
+    ["Provider", auth?.provider ? `${auth.provider.name} (${auth.provider.spfDomain})` : null],
+    ["Authorises", auth ? `${AUTHORISES[auth.authorized]}: ${auth.explanation}` : null],
+    ["DMARC record", dmarc.record
+      ? [h("span", { class: "mono" }, dmarc.record), dmarc.domain !== section.domain ? ` (at ${dmarc.domain})` : ""]
+      : "none published"],
+    ["Policy", dmarc.p ? `p=${dmarc.p}, sp=${dmarc.sp}, pct=${dmarc.pct}` : null],
+    ["Alignment", dmarc.adkim ? `adkim=${dmarc.adkim}, aspf=${dmarc.aspf}` : null],
+    ["DMARC errors", dmarc.errors?.length ? dmarc.errors.join("; ") : null],
+  ]));
+  return card;
 }

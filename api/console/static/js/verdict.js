@@ -42,6 +42,7 @@ function headline(error) {
   const message = error.message ?? "";
   switch (error.category) {
     case "auth":
+      if (message.includes("over an unencrypted connection")) return "mailprobe did not send the credentials unencrypted";
       if (message.startsWith("XOAUTH2 token")) return "The OAuth2 token could not be obtained";
       if (message.includes("offers no AUTH")) return "The server does not offer to log in, but a user was given";
       if (message.includes("no mechanism in common") || message.includes("is not offered")) {
@@ -61,6 +62,10 @@ function headline(error) {
       }
       return CATEGORY_WORDS.recipient_rejected;
     case "tls":
+      if (message.includes("speaks TLS on connect")) return "The port expects TLS from the first byte: set tls: true";
+      if (message.includes("certificate has expired")) return "The server's certificate has expired";
+      if (message.includes("not yet valid")) return "The server's certificate is not valid yet";
+      if (message.includes("it is not valid for")) return "The server's certificate is for another name";
       if (message.includes("not trusted")) return "The server's certificate is not trusted";
       if (message.includes("does not offer STARTTLS")) return "TLS is required, but the server does not offer it";
       return CATEGORY_WORDS.tls;
@@ -70,8 +75,9 @@ function headline(error) {
 }
 
 /**
- * {tone, headline, detail, category}: tone is "ok", "fail" or "pending"; detail is the
- * server's or mailprobe's own words.
+ * {tone, headline, detail, category, phase, hint, hintSource}: tone is "ok", "fail" or
+ * "pending"; detail is the server's or mailprobe's own words; hint explains a well-known
+ * reply (its usual cause and the fix) and hintSource says where that comes from.
  */
 export function verdict(job) {
   const attempts = job.attempts?.length ?? 0;
@@ -95,6 +101,7 @@ export function verdict(job) {
     };
   }
   const error = job.result?.error ?? job.attempts?.at(-1)?.error ?? null;
+  const hint = { hint: error?.hint ?? null, hintSource: error?.hintSource ?? null };
   if (job.status === "failed") {
     if (!error) return { tone: "fail", headline: `The test failed${after}.`, detail: "", category: null };
     return {
@@ -103,15 +110,18 @@ export function verdict(job) {
       detail: error.message,
       category: error.category,
       phase: error.phase,
+      ...hint,
     };
   }
   if (job.status === "retrying" && error) {
+    const of = error.maxAttempts ? ` of ${error.maxAttempts}` : "";
     return {
       tone: "pending",
-      headline: `Attempt ${attempts} failed (${lowerFirst(headline(error))}); trying again…`,
+      headline: `Attempt ${attempts}${of} failed (${lowerFirst(headline(error))}); trying again…`,
       detail: error.message,
       category: error.category,
       phase: error.phase,
+      ...hint,
     };
   }
   const waiting = job.status === "queued" ? "Waiting for a worker…" : "Running the SMTP session…";
