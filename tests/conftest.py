@@ -141,6 +141,15 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WebDriv
 
 
 @pytest.fixture
+def servers() -> Iterator[list[Any]]:
+    """Servers a test starts (SMTP, raw, scripted): each is stopped when the test ends."""
+    started: list[Any] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
 def client(service: Service) -> ApiClient:
     return service.client()
 

@@ -12,7 +12,6 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +25,6 @@ from tests.smtp_servers import SmtpServer, start_smtp_server
 from tests.support import run_cli
 
 ANSI = "\x1b["
-
-
-@pytest.fixture
-def servers() -> Iterator[list[SmtpServer]]:
-    started: list[SmtpServer] = []
-    yield started
-    for server in started:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

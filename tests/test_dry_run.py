@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import ssl
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,14 +17,6 @@ import pytest
 from tests.conftest import ApiClient, Service, probe_body, secret
 from tests.smtp_servers import SmtpServer, start_smtp_server
 from tests.support import run_cli
-
-
-@pytest.fixture
-def servers() -> Iterator[list[SmtpServer]]:
-    started: list[SmtpServer] = []
-    yield started
-    for server in started:
-        server.stop()
 
 
 def _start(servers: list[SmtpServer], **kwargs: Any) -> SmtpServer:

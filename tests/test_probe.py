@@ -11,7 +11,6 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,14 +53,6 @@ def _options(ca_file: Path, **settings: Any) -> ProbeOptions:
 @pytest.fixture(scope="module")
 def options(ca_file: Path) -> ProbeOptions:
     return _options(ca_file)
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Any]]:
-    started: list[Any] = []
-    yield started
-    for server in started:
-        server.stop()
 
 
 def _probe(options: ProbeOptions, host: str, **fields: Any) -> Report:

@@ -50,14 +50,6 @@ INTERVAL = 2
 
 
 @pytest.fixture
-def servers() -> Iterator[list[SmtpServer]]:
-    started: list[SmtpServer] = []
-    yield started
-    for server in started:
-        server.stop()
-
-
-@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     started = Receiver().start()
     yield started

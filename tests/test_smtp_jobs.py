@@ -5,21 +5,12 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import ApiClient, probe_body, secret
 from tests.smtp_servers import RawServer, ScriptedServer, SmtpServer, start_smtp_server
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Any]]:
-    started: list[Any] = []
-    yield started
-    for server in started:
-        server.stop()
 
 
 def _phases(job: dict[str, Any]) -> list[tuple[str, bool]]:

@@ -73,14 +73,6 @@ def stub(pb: ModuleType, channel: grpc.Channel) -> Any:
 
 
 @pytest.fixture
-def servers() -> Iterator[list[Any]]:
-    started: list[Any] = []
-    yield started
-    for server in started:
-        server.stop()
-
-
-@pytest.fixture
 def tenant(service: Service, request: pytest.FixtureRequest) -> tuple[str, ApiClient]:
     """A fresh tenant's key (every permission) and its JSON client."""
     key = service.key(tenant=f"t-wire-{request.node.name[:40]}")
