@@ -31,7 +31,7 @@ from mailprobe.models import (
     utcnow,
 )
 from mailprobe.providers import StaleSecret, StoredProvider
-from worker.app import RUN_SMTP_TEST, SMTP_QUEUE
+from mailprobe.queues import RUN_SMTP_TEST, SMTP_QUEUE
 
 T = TypeVar("T")
 

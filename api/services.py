@@ -16,6 +16,7 @@ from mailprobe.history import HistoryStore
 from mailprobe.jobs import JobStore
 from mailprobe.limits import RateLimit
 from mailprobe.providers import ProviderStore
+from mailprobe.queues import create_celery
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import Settings
 from mailprobe.webhooks import WebhookStore
@@ -37,10 +38,6 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
-    # The Celery app comes from the same settings as the stores: a job stored in one Redis
-    # must be queued in that Redis, not in one the environment names.
-    from worker.app import create_celery
-
     client = get_redis(settings.redis_url)
     # Built at start-up: a missing or malformed key stops the process here, not mid-request.
     box = SecretBox(key.get_secret_value() for key in settings.encryption_keys)
@@ -55,6 +52,8 @@ def build_services(settings: Settings) -> Services:
         policy=DestinationPolicy.from_settings(settings),
         rate_limit=RateLimit(settings.rate_limit, settings.rate_burst),
         box=box,
+        # From the same settings as the stores: a job stored in one Redis must be queued in
+        # that Redis, not in one the environment names.
         celery=create_celery(settings),
     )
 

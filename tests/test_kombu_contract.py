@@ -1,4 +1,4 @@
-"""worker/broker.py overrides kombu internals: these tests fail when kombu changes them.
+"""mailprobe/broker.py overrides kombu internals: these tests fail when kombu changes them.
 
 The override keeps one Redis client per channel for synchronous commands. That is safe while
 kombu builds each such client from the channel's one connection pool, hands it out for a
@@ -20,7 +20,7 @@ from tests.support import RedisServer
 
 CHECKED_WITH = "5.7.0"
 
-# What of kombu.transport.redis.Channel worker/broker.py relies on, and the SHA-256 (first 16
+# What of kombu.transport.redis.Channel mailprobe/broker.py relies on, and the SHA-256 (first 16
 # hex digits) of its source in kombu CHECKED_WITH.
 RELIED_ON = {
     # Overridden: one client per call, on the channel's pool (or its async pool).
@@ -48,7 +48,7 @@ def test_the_kombu_code_the_broker_relies_on_is_what_it_was_checked_against() ->
     changed = [name for name, digest in RELIED_ON.items() if source_digest(name) != digest]
     assert not changed, (
         f"kombu {kombu.__version__}'s Channel.{', Channel.'.join(changed)} differ from "
-        f"{CHECKED_WITH}'s, the release worker/broker.py was checked against. Re-check that one "
+        f"{CHECKED_WITH}'s, the release mailprobe/broker.py was checked against. Re-check that one "
         "synchronous client per channel is still safe (every synchronous client comes from "
         "the channel's one pool; kombu closes only its own clients), measure with "
         "`python -m tests.bench.cpu` that it still pays, then record the new digests and "
@@ -59,7 +59,7 @@ def test_the_kombu_code_the_broker_relies_on_is_what_it_was_checked_against() ->
 def test_a_channel_keeps_one_synchronous_client_on_its_pool(redis_server: RedisServer) -> None:
     # A database of its own: the session's worker uses database 0.
     url = f"redis://127.0.0.1:{redis_server.port}/15"
-    broker = Connection(url, transport="worker.broker:Transport")  # type: ignore[no-untyped-call]
+    broker = Connection(url, transport="mailprobe.broker:Transport")  # type: ignore[no-untyped-call]
     with broker as connection:
         channel = connection.default_channel
         client = channel._create_client()

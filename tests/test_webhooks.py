@@ -20,11 +20,11 @@ from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook as Verifier
 
 from mailprobe import rediskeys
+from mailprobe.queues import RUN_SMTP_TEST, SMTP_QUEUE, create_celery
 from mailprobe.settings import Settings
 from tests.conftest import ApiClient, Service, probe_body, secret
 from tests.smtp_servers import RawServer, SmtpServer, start_smtp_server
 from tests.support import wait_for
-from worker.app import RUN_SMTP_TEST, SMTP_QUEUE, create_celery
 
 
 @dataclass

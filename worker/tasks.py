@@ -46,9 +46,10 @@ from mailprobe.models import (
     utcnow,
 )
 from mailprobe.progress import ProgressStore
+from mailprobe.queues import RUN_SMTP_TEST, SMTP_QUEUE
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import Settings, get_settings
-from worker.app import RUN_SMTP_TEST, SMTP_QUEUE, celery_app
+from worker.app import celery_app
 from worker.probe import ProbeOptions, probe_smtp
 from worker.progress import PhaseFeed, Watchers
 

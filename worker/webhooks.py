@@ -26,9 +26,10 @@ from mailprobe.destination import DestinationRefused
 from mailprobe.history import is_event_id
 from mailprobe.jobs import JobStore
 from mailprobe.models import Delivery, SmtpTestCompletedEvent, Webhook, WebhookEvent, utcnow
+from mailprobe.queues import DELIVER_WEBHOOK, WEBHOOK_QUEUE
 from mailprobe.settings import Settings
 from mailprobe.webhooks import Scheduled, WebhookStore, sign
-from worker.app import DELIVER_WEBHOOK, WEBHOOK_QUEUE, celery_app
+from worker.app import celery_app
 from worker.pinned_http import HttpFailure, post
 from worker.probe import ProbeOptions
 
