@@ -6,6 +6,7 @@ COPY pyproject.toml README.md constraints.txt ./
 COPY mailprobe ./mailprobe
 COPY api ./api
 COPY worker ./worker
+COPY cli ./cli
 # The versions pinned in constraints.txt (README, Development), not the newest of the day.
 RUN pip install -c constraints.txt . && useradd --system --uid 10001 mailprobe
 USER mailprobe

@@ -16,8 +16,8 @@ from typing import Any
 import redis
 import requests
 
+from cli.dev import redis_server_command
 from mailprobe.apikeys import PERMISSIONS, ApiKeyStore
-from mailprobe.dev import redis_server_command
 from tests.smtp_servers import free_port
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import trustme
 
-from mailprobe.console import EXIT_CODES
+from cli.console import EXIT_CODES
 from tests.conftest import ROOT, Service, secret
 from tests.dns_server import LoopbackDns
 from tests.smtp_servers import SmtpServer, start_smtp_server

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m tests.bench.api [--seconds 10] [--connections 8] [--reuse 20]
 
-Two gunicorn servers, started by the same command line (mailprobe.cli.gunicorn_argv, the
+Two gunicorn servers, started by the same command line (cli.main.gunicorn_argv, the
 default number of workers): the API, and a bare Flask endpoint doing one Redis LPUSH (the
 floor: what any Flask app that enqueues pays). A load generator in this process keeps
 `connections` keep-alive connections busy on loopback, each sending its next request as soon

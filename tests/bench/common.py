@@ -13,9 +13,9 @@ from typing import Any
 import redis
 import requests
 
+from cli.main import gunicorn_argv
 from mailprobe import liveness, rediskeys
 from mailprobe.apikeys import PERMISSIONS, ApiKeyStore
-from mailprobe.cli import gunicorn_argv
 from mailprobe.crypto import generate_key
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import Settings

@@ -1,6 +1,6 @@
 """The API benchmark's floor: a bare Flask endpoint that does one Redis LPUSH, no more.
 
-Served by the same gunicorn command as the API (mailprobe.cli.gunicorn_argv).
+Served by the same gunicorn command as the API (cli.main.gunicorn_argv).
 """
 
 from __future__ import annotations

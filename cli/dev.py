@@ -130,7 +130,7 @@ def run_dev(*, with_sink: bool) -> None:
     sink = None
     try:
         if with_sink:
-            from mailprobe.sink import start_sink
+            from cli.sink import start_sink
 
             sink = start_sink()
             click.echo(f"Demo SMTP sink: 127.0.0.1:{sink.port} (prints what it receives)")

@@ -4,7 +4,8 @@ the app's logging set up once in gunicorn's master, which its workers inherit.
 `mailprobe serve` names this class (--logger-class). Requests are logged by the app itself
 (api/requestlog.py), with their request id, so gunicorn's access log is off. It lives outside
 the `api` package on purpose: importing that in the master (Flask, Celery, Redis clients)
-before the gevent workers fork and patch leaves them locks that break at exit.
+before the gevent workers fork and patch leaves them locks that break at exit; the `cli`
+package imports nothing when this module is loaded.
 """
 
 from __future__ import annotations

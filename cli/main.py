@@ -71,7 +71,7 @@ def gunicorn_argv(app: str, bind: str, workers: int) -> list[str]:
         "--graceful-timeout",
         "10",
         "--logger-class",
-        "mailprobe.gunicorn_logger.GunicornLogger",
+        "cli.gunicorn_logger.GunicornLogger",
         app,
     ]
 
@@ -106,7 +106,7 @@ def serve(workers: int | None, with_grpc: bool) -> None:
 
 
 def _ports_free(settings: Settings, with_grpc: bool) -> None:
-    from mailprobe.ports import port_is_free
+    from cli.ports import port_is_free
 
     wanted = [("MAILPROBE_PORT", settings.port)]
     if with_grpc:
@@ -182,7 +182,7 @@ def worker(pool: str | None, concurrency: int | None, loglevel: str, queues: str
 @click.option("--sink/--no-sink", default=True, help="run a demo SMTP sink on 127.0.0.1:2525")
 def dev(sink: bool) -> None:
     """All in one: Redis (started if none answers), a worker, the API and a demo SMTP sink."""
-    from mailprobe.dev import run_dev
+    from cli.dev import run_dev
 
     run_dev(with_sink=sink)
 
@@ -366,7 +366,7 @@ def test_command(
     --dry-run nothing is sent: the session stops after RCPT TO, and the verdict is the
     server's answer to the recipient.
     """
-    from mailprobe.console import EXIT_CODES, EXIT_NOT_RUN, display, exit_code
+    from cli.console import EXIT_CODES, EXIT_NOT_RUN, display, exit_code
     from mailprobe.models import SmtpTestRequest
 
     if local == bool(api_url):
@@ -403,7 +403,7 @@ def test_command(
     if local:
         job = _run_local(request, on_phase)
     else:
-        from mailprobe.apiclient import ApiFailure, run_test
+        from cli.apiclient import ApiFailure, run_test
 
         key = os.environ.get("MAILPROBE_API_KEY", "")
         if not key:
@@ -476,7 +476,7 @@ def schedule(provider_id: str | None, as_json: bool) -> None:
 
     import redis
 
-    from mailprobe.console import history_rows, schedule_rows
+    from cli.console import history_rows, schedule_rows
     from mailprobe.history import HistoryStore
     from mailprobe.redisconn import get_redis
     from mailprobe.schedule import RetestSchedule
@@ -513,7 +513,7 @@ def status(as_json: bool) -> None:
 
     import redis
 
-    from mailprobe.console import status_document, status_rows
+    from cli.console import status_document, status_rows
     from mailprobe.metrics import read_snapshot
     from mailprobe.redisconn import get_redis
 

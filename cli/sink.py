@@ -8,7 +8,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from mailprobe.ports import free_port, port_is_free
+from cli.ports import free_port, port_is_free
 
 
 class _PrintingHandler:
