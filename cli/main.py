@@ -214,7 +214,7 @@ def jobs_sweep() -> None:
     """Send the tasks of stuck jobs again (workers also do this every 30 s)."""
     _settings()
     from worker.maintenance import sweep
-    from worker.tasks import runtime
+    from worker.runtime import runtime
 
     counts = sweep(runtime())
     click.echo(f"re-queued {counts['requeued']} stuck job(s); {counts['busy']} running")

@@ -38,7 +38,8 @@ from mailprobe.redisconn import get_redis
 from mailprobe.settings import get_settings
 from worker.app import celery_app
 from worker.retests import retest_runtime, schedule_due
-from worker.tasks import Runtime, enqueue, runtime
+from worker.runtime import Runtime, runtime
+from worker.tasks import enqueue
 from worker.webhooks import send_due, webhook_runtime
 
 log = logging.getLogger("mailprobe.worker")

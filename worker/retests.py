@@ -38,6 +38,8 @@ from mailprobe.models import Job, RetestRun, ms_time
 from mailprobe.providers import ProviderStore, StoredProvider
 from mailprobe.schedule import Due, RetestSchedule, next_due
 from mailprobe.settings import Settings
+from worker.runtime import runtime
+from worker.webhooks import dispatch_events
 
 log = logging.getLogger("mailprobe.retests")
 
@@ -59,8 +61,6 @@ class RetestRuntime:
 
 @lru_cache(maxsize=1)
 def retest_runtime() -> RetestRuntime:
-    from worker.tasks import runtime
-
     rt = runtime()
     client, ttl = rt.jobs.redis, rt.settings.result_ttl
     return RetestRuntime(
@@ -120,8 +120,6 @@ def record(rt: RetestRuntime, job: Job, tenant: str) -> None:
     if owed:
         events = _record(rt, job, tenant, job.retest.provider_id)
     if events:
-        from worker.webhooks import dispatch_events  # which imports worker.tasks, as this does
-
         dispatch_events(events, tenant)
         rt.history.dispatched(job.id)
 

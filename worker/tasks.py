@@ -27,12 +27,11 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
 from celery import Task
 
-from mailprobe.crypto import DecryptionError, SecretBox
-from mailprobe.jobs import Hold, JobStore, StoredJob
+from mailprobe.crypto import DecryptionError
+from mailprobe.jobs import Hold, StoredJob
 from mailprobe.logs import get_logger
 from mailprobe.models import (
     Attempt,
@@ -45,42 +44,17 @@ from mailprobe.models import (
     split_host_port,
     utcnow,
 )
-from mailprobe.progress import ProgressStore
 from mailprobe.queues import RUN_SMTP_TEST, SMTP_QUEUE
-from mailprobe.redisconn import get_redis
-from mailprobe.settings import Settings, get_settings
+from mailprobe.settings import Settings
 from worker.app import celery_app
-from worker.probe import ProbeOptions, probe_smtp
-from worker.progress import PhaseFeed, Watchers
+from worker.probe import probe_smtp
+from worker.progress import PhaseFeed
+from worker.retests import record, retest_runtime
+from worker.runtime import Runtime, runtime
+from worker.webhooks import dispatch
 
 log = logging.getLogger("mailprobe.worker")
 job_log = get_logger("mailprobe.jobs")
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """What a worker process needs to run jobs, built once per process."""
-
-    settings: Settings
-    jobs: JobStore
-    box: SecretBox
-    options: ProbeOptions
-    progress: ProgressStore
-    watchers: Watchers
-
-
-@lru_cache(maxsize=1)
-def runtime() -> Runtime:
-    settings = get_settings()
-    client = get_redis(settings.redis_url, worker=True)
-    return Runtime(
-        settings=settings,
-        jobs=JobStore(client, settings.result_ttl),
-        box=SecretBox(s.get_secret_value() for s in settings.encryption_keys),
-        options=ProbeOptions.from_settings(settings),
-        progress=ProgressStore(client, settings.result_ttl),
-        watchers=Watchers(client, settings.smtp_session_deadline + 60),
-    )
 
 
 def backoff(attempt: int, settings: Settings) -> float:
@@ -302,8 +276,6 @@ def _log_end(job: Job, tenant: str) -> None:
 
 
 def _notify(job_id: str, tenant: str, webhooks: list[str] | None) -> None:
-    from worker.webhooks import dispatch  # the webhook module imports this one
-
     dispatch(job_id, tenant, webhooks)
 
 
@@ -311,8 +283,6 @@ def _record_retest(job: Job, tenant: str) -> None:
     """A stored provider's scheduled re-test: its history and events (worker/retests.py).
     The job has ended, whatever happens here."""
     if job.retest is not None:
-        from worker.retests import record, retest_runtime  # which imports this module
-
         try:
             record(retest_runtime(), job, tenant)
         except Exception:

@@ -32,6 +32,7 @@ from mailprobe.webhooks import Scheduled, WebhookStore, sign
 from worker.app import celery_app
 from worker.pinned_http import HttpFailure, post
 from worker.probe import ProbeOptions
+from worker.runtime import runtime
 
 log = logging.getLogger("mailprobe.webhooks")
 
@@ -48,8 +49,6 @@ class WebhookRuntime:
 
 @lru_cache(maxsize=1)
 def webhook_runtime() -> WebhookRuntime:
-    from worker.tasks import runtime
-
     rt = runtime()
     return WebhookRuntime(
         settings=rt.settings,
