@@ -7,10 +7,19 @@ import logging
 from flask import Flask
 from flask_cors import CORS
 
-from api import console, events, metrics, providers, requestlog, service, smtp_tests, webhooks
+from api import (
+    console,
+    events,
+    metrics,
+    providers,
+    requestlog,
+    service_routes,
+    smtp_tests,
+    webhooks,
+)
+from api.dependencies import build_services
 from api.errors import register_error_handlers
 from api.openapi import PREFIXES, blueprint_suffix
-from api.services import build_services
 from api.zitadel import grpc_web
 from mailprobe.settings import Settings, get_settings
 
@@ -30,7 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             smtp_tests.bp,
             providers.bp,
             webhooks.bp,
-            service.bp,
+            service_routes.bp,
             events.bp,
             metrics.bp,
         ):

@@ -8,8 +8,8 @@ from typing import ParamSpec, TypeVar
 
 from flask import g, request
 
+from api.dependencies import services
 from api.errors import ApiError
-from api.services import services
 from mailprobe.apikeys import ApiKeyStore, Permission, Principal
 
 P = ParamSpec("P")

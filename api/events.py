@@ -21,8 +21,8 @@ import redis
 from flask import Blueprint, Response, request
 
 from api.auth import current_principal, require
+from api.dependencies import services
 from api.errors import invalid, not_found
-from api.services import services
 from mailprobe.jobs import JobStore, is_id
 from mailprobe.logs import get_logger
 from mailprobe.progress import ProgressStore, is_event_id

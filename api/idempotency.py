@@ -15,8 +15,8 @@ from typing import TypeVar
 from flask import request
 
 from api.auth import current_principal
+from api.dependencies import services
 from api.errors import ApiError, invalid, not_found
-from api.services import services
 from mailprobe import rediskeys
 
 KEPT_SECONDS = 24 * 3600

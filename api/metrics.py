@@ -26,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from api.services import services
+from api.dependencies import services
 from mailprobe.metrics import RedisCollector
 
 bp = Blueprint("metrics", __name__)

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from api.dependencies import Services
 from api.destinations import check_smtp_destinations
 from api.errors import FAILED_PRECONDITION, ApiError, invalid, not_found
-from api.services import Services
 from mailprobe.apikeys import Principal
 from mailprobe.jobs import is_id
 from mailprobe.limits import RateLimited

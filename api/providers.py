@@ -6,9 +6,9 @@ from flask import Blueprint, Response
 
 from api import operations
 from api.auth import current_principal, require
+from api.dependencies import services
 from api.http import json_response, parse_body
 from api.operations import Call
-from api.services import services
 from mailprobe.models import (
     ListDetails,
     PasswordRequest,

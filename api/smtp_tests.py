@@ -10,12 +10,12 @@ from flask import Blueprint, Response, g, request, url_for
 from pydantic import BaseModel, ValidationError
 
 from api.auth import current_principal, require
+from api.dependencies import services
 from api.errors import ApiError, from_validation_error, invalid
 from api.http import conditional_json, json_response, parse_body, prefer_wait
 from api.idempotency import idempotent
 from api.openapi import ADMIN_SUFFIX
 from api.operations import Call, admit, enqueue, get_job, provider_test, wait_for_end
-from api.services import services
 from api.zitadel import answer
 from mailprobe.jobs import is_id
 from mailprobe.models import (

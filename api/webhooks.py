@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from api.auth import current_principal, require
+from api.dependencies import services
 from api.destinations import check_webhook_url
 from api.errors import not_found
 from api.http import json_response, parse_body
-from api.services import services
 from mailprobe.jobs import is_id
 from mailprobe.models import (
     DeliveryList,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from api.dependencies import Services
 from api.errors import (
     DEADLINE_EXCEEDED,
     FAILED_PRECONDITION,
@@ -18,7 +19,6 @@ from api.errors import (
     ApiError,
 )
 from api.operations import wait_for_end
-from api.services import Services
 from mailprobe.models import ErrorInfoDetail, Job
 from mailprobe.settings import Settings
 

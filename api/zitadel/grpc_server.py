@@ -22,8 +22,8 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from api.dependencies import Services, build_services
 from api.errors import as_api_error
-from api.services import Services, build_services
 from api.zitadel import answer
 from api.zitadel.methods import METHODS, SERVICE, Method, start
 from api.zitadel.status import DETAILS_TRAILER, status_proto

@@ -19,8 +19,8 @@ from urllib.parse import quote
 from flask import Blueprint, Response, request
 from google.protobuf.message import DecodeError
 
+from api.dependencies import services
 from api.errors import ApiError, as_api_error
-from api.services import services
 from api.zitadel import answer
 from api.zitadel.methods import METHODS, SERVICE, start
 from api.zitadel.status import DETAILS_TRAILER, status_proto

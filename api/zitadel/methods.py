@@ -15,8 +15,8 @@ from google.protobuf.message import Message
 
 from api import operations
 from api.auth import authenticate
+from api.dependencies import Services
 from api.operations import Call
-from api.services import Services
 from api.zitadel import answer
 from api.zitadel.convert import details, email_provider, to_model
 from api.zitadel.pb.zitadel import admin_pb2, object_pb2

@@ -1,5 +1,6 @@
-"""The objects a request handler needs, built once per process: by create_app for the HTTP
-API, and by the gRPC server for Zitadel's native wire."""
+"""What the request handlers depend on (settings, Redis, the stores, the destination policy,
+the rate limit, the keyring, the Celery app), built once per process: by create_app for the
+HTTP API, and by the gRPC server for Zitadel's native wire."""
 
 from __future__ import annotations
 

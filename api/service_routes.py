@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from api.dependencies import services
 from api.openapi import docs_page, openapi_document
-from api.services import services
 from mailprobe.liveness import alive_count
 
 bp = Blueprint("service", __name__)
