@@ -13,7 +13,8 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from api.errors import invalid, refused
-from mailprobe.destination import DestinationPolicy, DestinationRefused, resolve
+from mailprobe.destination import DestinationPolicy, resolve
+from mailprobe.errors import DestinationRefused
 from mailprobe.models import SmtpSettings, split_host_port
 
 

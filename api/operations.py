@@ -17,8 +17,8 @@ from api.dependencies import Services
 from api.destinations import check_smtp_destinations
 from api.errors import FAILED_PRECONDITION, ApiError, invalid, not_found
 from mailprobe.apikeys import Principal
+from mailprobe.errors import RateLimited, StaleSecret
 from mailprobe.jobs import is_id
-from mailprobe.limits import RateLimited
 from mailprobe.models import (
     MAX_RETEST_INTERVAL,
     Details,
@@ -30,7 +30,7 @@ from mailprobe.models import (
     ms_time,
     utcnow,
 )
-from mailprobe.providers import StaleSecret, StoredProvider
+from mailprobe.providers import StoredProvider
 from mailprobe.queues import RUN_SMTP_TEST, SMTP_QUEUE
 
 T = TypeVar("T")

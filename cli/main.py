@@ -29,7 +29,8 @@ def _settings(*, keys: bool = True) -> Settings:
         settings = get_settings()
         if not keys:
             return settings
-        from mailprobe.crypto import KeyringError, SecretBox
+        from mailprobe.crypto import SecretBox
+        from mailprobe.errors import KeyringError
 
         try:
             SecretBox(key.get_secret_value() for key in settings.encryption_keys)
@@ -269,7 +270,8 @@ def keys_rotate() -> None:
     Put the new key first, keep the old ones after it, restart the API and workers, run
     this; then the old keys can be removed.
     """
-    from mailprobe.crypto import DecryptionError, SecretBox
+    from mailprobe.crypto import SecretBox
+    from mailprobe.errors import DecryptionError
     from mailprobe.redisconn import get_redis
     from mailprobe.rotation import reseal_secrets
 

@@ -9,23 +9,18 @@ another record does not decrypt there.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from mailprobe.errors import DecryptionError, KeyringError
+
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _VERSION = "v1"
-
-
-class KeyringError(ValueError):
-    """The configured keys are missing or malformed: a start-up error."""
-
-
-class DecryptionError(Exception):
-    """A ciphertext that no key of the keyring opens (wrong key, tampered, or other record)."""
 
 
 def _b64decode(text: str) -> bytes:
@@ -92,3 +87,37 @@ class SecretBox:
 
     def key_id_of(self, token: str) -> str:
         return token.split(".", 2)[1] if token.count(".") >= 2 else ""
+
+
+# The associated data each kind of record seals its secrets with: a ciphertext copied to
+# another record does not open there. Key rotation re-seals each kind with the same.
+def job_context(job_id: str) -> str:
+    return job_id
+
+
+def provider_context(provider_id: str) -> str:
+    return f"provider:{provider_id}"
+
+
+def webhook_context(webhook_id: str) -> str:
+    return f"webhook:{webhook_id}"
+
+
+# Record kind (as in its Redis key, mailprobe:{kind}:{id}) -> its context.
+SEALED_RECORDS: dict[str, Callable[[str], str]] = {
+    "job": job_context,
+    "provider": provider_context,
+    "webhook": webhook_context,
+}
+
+
+def seal_secrets(box: SecretBox, secrets: dict[str, str], context: str) -> str:
+    """Secrets by name, encrypted as one JSON document; "" when there are none."""
+    return box.encrypt(json.dumps(secrets), context) if secrets else ""
+
+
+def open_secrets(box: SecretBox, sealed: str, context: str) -> dict[str, str]:
+    if not sealed:
+        return {}
+    opened: dict[str, str] = json.loads(box.decrypt(sealed, context))
+    return opened

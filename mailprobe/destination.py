@@ -30,13 +30,10 @@ import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from mailprobe.errors import DestinationRefused
 from mailprobe.settings import Network, Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class DestinationRefused(Exception):
-    """The destination is not allowed by policy; the message says why, without secrets."""
 
 
 def _last_32_bits(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:

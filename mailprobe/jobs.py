@@ -6,7 +6,6 @@ ends, its encrypted password. Only the API creates jobs and only a worker change
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -16,8 +15,9 @@ from typing import Any
 import redis
 
 from mailprobe import liveness, rediskeys
-from mailprobe.crypto import SecretBox
-from mailprobe.limits import GCRA, RateLimit, RateLimited
+from mailprobe.crypto import SecretBox, job_context, open_secrets, seal_secrets
+from mailprobe.errors import RateLimited
+from mailprobe.limits import GCRA, RateLimit
 from mailprobe.metrics import (
     OBSERVE_PHASES,
     RECENT_TTL,
@@ -64,11 +64,6 @@ def oldest_kept_id(now: float, ttl: int) -> str:
     return _id_floor(int(now * 1000) - ttl * 1000)
 
 
-def seal_secrets(box: SecretBox, secrets: dict[str, str], context: str) -> str:
-    """Secrets by name, encrypted as one JSON document; "" when there are none."""
-    return box.encrypt(json.dumps(secrets), context) if secrets else ""
-
-
 def new_job(
     request: SmtpTestRequest,
     box: SecretBox,
@@ -85,14 +80,7 @@ def new_job(
         max_attempts=max_attempts,
         retest=retest,
     )
-    return job, seal_secrets(box, request.secrets(), job.id)
-
-
-def open_secrets(box: SecretBox, sealed: str, context: str) -> dict[str, str]:
-    if not sealed:
-        return {}
-    opened: dict[str, str] = json.loads(box.decrypt(sealed, context))
-    return opened
+    return job, seal_secrets(box, request.secrets(), job_context(job.id))
 
 
 @dataclass(frozen=True)
@@ -106,7 +94,7 @@ class StoredJob:
 
     def request_with_secrets(self, box: SecretBox) -> SmtpTestRequest:
         request = SmtpTestRequest.model_validate(self.job.request)
-        return request.with_secrets(open_secrets(box, self.secret, self.job.id))
+        return request.with_secrets(open_secrets(box, self.secret, job_context(self.job.id)))
 
 
 _FIELDS = ["tenant", "doc", "secret", "accepted", "notify", "watched"]

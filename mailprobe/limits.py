@@ -35,11 +35,3 @@ class RateLimit:
     @property
     def interval(self) -> float:
         return 1.0 / self.per_second
-
-
-class RateLimited(Exception):
-    """Over the tenant's rate: `wait` seconds until the submission would be admitted."""
-
-    def __init__(self, wait: float) -> None:
-        super().__init__(f"rate limited for {wait:.3f} s")
-        self.wait = wait

@@ -18,8 +18,9 @@ from typing import Any
 import redis
 
 from mailprobe import rediskeys
-from mailprobe.crypto import SecretBox
-from mailprobe.jobs import new_id, open_secrets, seal_secrets
+from mailprobe.crypto import SecretBox, open_secrets, provider_context, seal_secrets
+from mailprobe.errors import StaleSecret
+from mailprobe.jobs import new_id
 from mailprobe.models import (
     Details,
     Provider,
@@ -30,10 +31,6 @@ from mailprobe.models import (
     utcnow,
 )
 from mailprobe.schedule import next_due
-
-
-class StaleSecret(Exception):
-    """A stored secret would go to a destination it was not stored for."""
 
 
 @dataclass(frozen=True)
@@ -98,11 +95,6 @@ def with_schedule(new: ProviderRequest, old: ProviderRequest | None) -> Provider
             else (old.retest_receiver_address or "" if old else ""),
         }
     )
-
-
-def provider_context(provider_id: str) -> str:
-    # Bound as associated data: a ciphertext copied to another provider does not open.
-    return f"provider:{provider_id}"
 
 
 def merge_secrets(

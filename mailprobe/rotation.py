@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import redis
 
 from mailprobe import rediskeys
-from mailprobe.crypto import SecretBox
-from mailprobe.providers import provider_context
-
-# Which hashes hold a "secret" field, and the associated data each was sealed with.
-_SEALED: dict[str, Callable[[str], str]] = {
-    "job": lambda job_id: job_id,
-    "provider": provider_context,
-    "webhook": lambda webhook_id: f"webhook:{webhook_id}",
-}
+from mailprobe.crypto import SEALED_RECORDS, SecretBox
 
 
 def reseal_secrets(client: redis.Redis, box: SecretBox) -> dict[str, int]:
     """How many secrets of each kind were re-encrypted; those under the current key stay."""
-    counts = dict.fromkeys(_SEALED, 0)
-    for kind, context_of in _SEALED.items():
+    counts = dict.fromkeys(SEALED_RECORDS, 0)
+    for kind, context_of in SEALED_RECORDS.items():
         for name in client.scan_iter(f"{rediskeys.PREFIX}:{kind}:*", count=1000):
             name = str(name)
             if name.count(":") != 2:

@@ -19,7 +19,7 @@ from typing import Any
 import redis
 
 from mailprobe import rediskeys
-from mailprobe.crypto import SecretBox
+from mailprobe.crypto import SecretBox, webhook_context
 from mailprobe.jobs import new_id
 from mailprobe.models import Delivery, Webhook, WebhookRequest, utcnow
 
@@ -35,10 +35,6 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
     mac = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     return "v1," + base64.b64encode(mac).decode()
-
-
-def _context(webhook_id: str) -> str:
-    return f"webhook:{webhook_id}"
 
 
 @dataclass(frozen=True)
@@ -96,7 +92,7 @@ class WebhookStore:
             mapping={
                 "tenant": tenant,
                 "doc": webhook.model_dump_json(),
-                "secret": self.box.encrypt(secret, _context(webhook_id)),
+                "secret": self.box.encrypt(secret, webhook_context(webhook_id)),
             },
         )
         pipe.zadd(rediskeys.tenant_webhooks(tenant), {webhook_id: 0})
@@ -114,7 +110,7 @@ class WebhookStore:
         doc, sealed = self.redis.hmget(rediskeys.webhook(webhook_id), ["doc", "secret"])
         if doc is None or sealed is None:
             return None
-        secret = self.box.decrypt(str(sealed), _context(webhook_id))
+        secret = self.box.decrypt(str(sealed), webhook_context(webhook_id))
         return Webhook.model_validate_json(doc), secret
 
     def ids(self, tenant: str) -> list[str]:

@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from mailprobe.destination import DestinationPolicy, DestinationRefused, refusal
+from mailprobe.destination import DestinationPolicy, refusal
+from mailprobe.errors import DestinationRefused
 from mailprobe.settings import parse_ports
 from tests.guard_cases import (
     GLOBAL_ADDRESSES,

@@ -121,7 +121,8 @@ def test_a_name_resolving_to_a_private_address_is_refused_with_no_connection(
 def test_the_worker_checks_every_resolved_address_too(client: ApiClient) -> None:
     """A name that resolves to one allowed and one refused address is refused as a whole
     (the worker's own check, which a DNS answer changed after the API's check meets)."""
-    from mailprobe.destination import DestinationPolicy, DestinationRefused, ResolvedAddress
+    from mailprobe.destination import DestinationPolicy, ResolvedAddress
+    from mailprobe.errors import DestinationRefused
     from mailprobe.settings import parse_ports
 
     policy = DestinationPolicy((), parse_ports(["25"]))

@@ -7,12 +7,30 @@ from datetime import UTC, datetime
 import pytest
 
 from mailprobe import liveness
-from mailprobe.crypto import DecryptionError, KeyringError, SecretBox, generate_key
+from mailprobe.crypto import (
+    SEALED_RECORDS,
+    SecretBox,
+    generate_key,
+    job_context,
+    open_secrets,
+    provider_context,
+    seal_secrets,
+    webhook_context,
+)
+from mailprobe.errors import (
+    DecryptionError,
+    DestinationRefused,
+    KeyringError,
+    MailprobeError,
+    RateLimited,
+    StaleSecret,
+)
 from mailprobe.jobs import new_id
 from mailprobe.models import PhaseReport, SmtpTestRequest, split_host_port
 from mailprobe.settings import Settings
 from worker.message import SessionSummary, build_test_message, dot_stuff
-from worker.smtp import SMTPReply, Transcript
+from worker.oauth import TokenError
+from worker.smtp import SMTPError, SMTPReply, SMTPTimeout, Transcript
 from worker.tasks import backoff
 
 
@@ -162,3 +180,27 @@ def test_requests_take_either_field_name_and_reports_answer_in_camel_case() -> N
         "note": None,
     }
     assert PhaseReport.model_validate_json(phase.model_dump_json()) == phase
+
+
+def test_each_layer_has_one_hierarchy_of_errors() -> None:
+    # The core's: one base, whatever store or check raised it.
+    for error in (KeyringError, DecryptionError, DestinationRefused, RateLimited, StaleSecret):
+        assert issubclass(error, MailprobeError)
+    assert issubclass(KeyringError, ValueError)  # a bad setting, as pydantic's are
+    # The worker's: a timeout of the SMTP client is a TimeoutError like any other, and the
+    # token endpoint's failure is the HTTP client's, with its `retryable`.
+    assert issubclass(SMTPTimeout, SMTPError)
+    assert issubclass(SMTPTimeout, TimeoutError)
+    assert str(SMTPTimeout("no reply before the timeout")) == "no reply before the timeout"
+    assert TokenError("the token endpoint: timed out", retryable=True).retryable
+
+
+def test_a_secret_sealed_for_one_kind_of_record_does_not_open_as_another() -> None:
+    box = SecretBox([generate_key("k1")])
+    contexts = [context_of("01J0000000000000000000000A") for context_of in SEALED_RECORDS.values()]
+    assert len(set(contexts)) == len(SEALED_RECORDS) == 3
+    sealed = seal_secrets(box, {"password": "hunter2"}, provider_context("1"))
+    assert open_secrets(box, sealed, provider_context("1")) == {"password": "hunter2"}
+    for other in (webhook_context("1"), job_context("1"), provider_context("2")):
+        with pytest.raises(DecryptionError):
+            open_secrets(box, sealed, other)

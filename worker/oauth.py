@@ -21,12 +21,9 @@ from worker.pinned_http import MAX_RESPONSE, HttpFailure, post
 EXPIRY_MARGIN = 60.0  # seconds before expiry a cached token is no longer handed out
 
 
-class TokenError(Exception):
-    """The token could not be had; `retryable` when trying later could help."""
-
-    def __init__(self, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
+class TokenError(HttpFailure):
+    """The token could not be had: no answer from the token endpoint, or one without a token;
+    `retryable` when trying later could help."""
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from mailprobe.destination import (
-    DestinationPolicy,
-    DestinationRefused,
-    ResolvedAddress,
-    resolve,
-)
+from mailprobe.destination import DestinationPolicy, ResolvedAddress, resolve
+from mailprobe.errors import DestinationRefused
 from mailprobe.models import (
     ErrorCategory,
     PhaseName,
@@ -598,6 +594,8 @@ class _Session:
                 self.report.address = address.ip
                 try:
                     sock = self._dial()
+                except SMTPTimeout:
+                    raise  # the phase's time is up: no other address is tried
                 except OSError as exc:
                     failure = exc
                     continue

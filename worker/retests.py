@@ -22,7 +22,8 @@ from functools import lru_cache
 
 from pydantic import ValidationError
 
-from mailprobe.crypto import DecryptionError, SecretBox
+from mailprobe.crypto import SecretBox
+from mailprobe.errors import DecryptionError
 from mailprobe.history import (
     History,
     HistoryStore,

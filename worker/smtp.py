@@ -22,11 +22,12 @@ _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})\b")
 
 
 class SMTPError(Exception):
-    """Base of the connection's failures."""
+    """Base of the connection's failures (ARCHITECTURE.md, Errors)."""
 
 
-class SMTPTimeout(SMTPError):
-    """A phase's timeout or the session's deadline passed."""
+class SMTPTimeout(SMTPError, TimeoutError):
+    """A phase's timeout or the session's deadline passed: a TimeoutError like any other, so
+    code that handles timeouts handles this one too."""
 
 
 class SMTPDisconnected(SMTPError):

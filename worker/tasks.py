@@ -30,7 +30,7 @@ from datetime import datetime
 
 from celery import Task
 
-from mailprobe.crypto import DecryptionError
+from mailprobe.errors import DecryptionError
 from mailprobe.jobs import Hold, StoredJob
 from mailprobe.logs import get_logger
 from mailprobe.models import (

@@ -22,7 +22,7 @@ from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import cast
 
-from mailprobe.destination import DestinationRefused
+from mailprobe.errors import DestinationRefused
 from mailprobe.history import is_event_id
 from mailprobe.jobs import JobStore
 from mailprobe.models import Delivery, SmtpTestCompletedEvent, Webhook, WebhookEvent, utcnow
