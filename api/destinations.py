@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 from api.errors import invalid, refused
 from mailprobe.destination import DestinationPolicy, resolve
 from mailprobe.errors import DestinationRefused
-from mailprobe.models import SmtpSettings, split_host_port
+from mailprobe.models.fields import split_host_port
+from mailprobe.models.smtp import SmtpSettings
 
 
 def check_smtp_destinations(

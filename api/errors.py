@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 from werkzeug.exceptions import HTTPException
 
-from mailprobe.models import (
+from mailprobe.models.status import (
     BadRequestDetail,
     ErrorDetail,
     ErrorInfoDetail,

@@ -23,7 +23,8 @@ from flask import Blueprint, Response, request
 from api.auth import current_principal, require
 from api.dependencies import services
 from api.errors import invalid, not_found
-from mailprobe.jobs import JobStore, is_id
+from mailprobe.ids import is_id
+from mailprobe.jobs import JobStore
 from mailprobe.logs import get_logger
 from mailprobe.progress import ProgressStore, is_event_id
 

@@ -16,35 +16,36 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from mailprobe import __version__
-from mailprobe.jobs import ID_PATTERN
-from mailprobe.models import (
-    BatchRequest,
-    BatchResult,
-    CertificateExpiringEvent,
-    DeliveryList,
-    Job,
-    JobPage,
-    JobStatus,
+from mailprobe.ids import ID_PATTERN
+from mailprobe.models.base import RequestModel
+from mailprobe.models.batches import BatchRequest, BatchResult
+from mailprobe.models.history import ProviderHistory
+from mailprobe.models.jobs import Job, JobPage, JobStatus
+from mailprobe.models.providers import (
     PasswordRequest,
     ProviderAdded,
     ProviderChanged,
-    ProviderChangedEvent,
     ProviderConfig,
-    ProviderHistory,
     ProviderList,
     ProviderRequest,
-    ProviderTestRequest,
-    RequestModel,
     SearchRequest,
-    SmtpTestCompletedEvent,
+)
+from mailprobe.models.smtp import (
+    ProviderTestRequest,
     SmtpTestRequest,
-    Status,
+    ZitadelProviderTestRequest,
+    ZitadelTestRequest,
+)
+from mailprobe.models.status import Status
+from mailprobe.models.webhooks import (
+    CertificateExpiringEvent,
+    DeliveryList,
+    ProviderChangedEvent,
+    SmtpTestCompletedEvent,
     Webhook,
     WebhookCreated,
     WebhookList,
     WebhookRequest,
-    ZitadelProviderTestRequest,
-    ZitadelTestRequest,
 )
 
 ADMIN_PREFIX = "/admin/v1"  # Zitadel's admin API base path

@@ -18,18 +18,12 @@ from api.destinations import check_smtp_destinations
 from api.errors import FAILED_PRECONDITION, ApiError, invalid, not_found
 from mailprobe.apikeys import Principal
 from mailprobe.errors import RateLimited, StaleSecret
-from mailprobe.jobs import is_id
-from mailprobe.models import (
-    MAX_RETEST_INTERVAL,
-    Details,
-    Job,
-    ProviderHistory,
-    ProviderRequest,
-    SmtpSettings,
-    SmtpTestRequest,
-    ms_time,
-    utcnow,
-)
+from mailprobe.ids import is_id
+from mailprobe.models.base import ms_time, utcnow
+from mailprobe.models.history import ProviderHistory
+from mailprobe.models.jobs import Job
+from mailprobe.models.providers import MAX_RETEST_INTERVAL, Details, ProviderRequest
+from mailprobe.models.smtp import SmtpSettings, SmtpTestRequest
 from mailprobe.providers import StoredProvider
 from mailprobe.queues import RUN_SMTP_TEST, SMTP_QUEUE
 

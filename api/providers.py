@@ -9,7 +9,8 @@ from api.auth import current_principal, require
 from api.dependencies import services
 from api.http import json_response, parse_body
 from api.operations import Call
-from mailprobe.models import (
+from mailprobe.models.base import utcnow
+from mailprobe.models.providers import (
     ListDetails,
     PasswordRequest,
     ProviderAdded,
@@ -18,7 +19,6 @@ from mailprobe.models import (
     ProviderList,
     ProviderRequest,
     SearchRequest,
-    utcnow,
 )
 
 bp = Blueprint("providers", __name__)

@@ -17,14 +17,10 @@ from api.idempotency import idempotent
 from api.openapi import ADMIN_SUFFIX
 from api.operations import Call, admit, enqueue, get_job, provider_test, wait_for_end
 from api.zitadel import answer
-from mailprobe.jobs import is_id
-from mailprobe.models import (
-    BatchItem,
-    BatchRequest,
-    BatchResult,
-    Job,
-    JobPage,
-    JobStatus,
+from mailprobe.ids import is_id
+from mailprobe.models.batches import BatchItem, BatchRequest, BatchResult
+from mailprobe.models.jobs import Job, JobPage, JobStatus
+from mailprobe.models.smtp import (
     ProviderTestRequest,
     SmtpTestRequest,
     ZitadelProviderTestRequest,

@@ -9,8 +9,8 @@ from api.dependencies import services
 from api.destinations import check_webhook_url
 from api.errors import not_found
 from api.http import json_response, parse_body
-from mailprobe.jobs import is_id
-from mailprobe.models import (
+from mailprobe.ids import is_id
+from mailprobe.models.webhooks import (
     DeliveryList,
     Webhook,
     WebhookCreated,

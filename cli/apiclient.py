@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from httpx_sse import connect_sse
 
-from mailprobe.models import Job
+from mailprobe.models.jobs import Job
 from mailprobe.progress import PhaseEvent
 
 RECONNECTS = 5

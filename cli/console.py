@@ -20,7 +20,11 @@ from rich.table import Table
 from rich.text import Text
 
 from mailprobe.metrics import Snapshot
-from mailprobe.models import Job, PhaseReport, ProviderCheck, SenderDomainReport, ms_time
+from mailprobe.models.base import ms_time
+from mailprobe.models.history import ProviderCheck
+from mailprobe.models.jobs import Job
+from mailprobe.models.reports import PhaseReport
+from mailprobe.models.sender_domain import SenderDomainReport
 from mailprobe.progress import PhaseEvent
 
 if TYPE_CHECKING:

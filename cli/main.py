@@ -18,7 +18,8 @@ from pydantic import ValidationError
 from mailprobe.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from mailprobe.models import Job, SmtpTestRequest
+    from mailprobe.models.jobs import Job
+    from mailprobe.models.smtp import SmtpTestRequest
     from mailprobe.progress import PhaseEvent
 
 
@@ -369,7 +370,7 @@ def test_command(
     server's answer to the recipient.
     """
     from cli.console import EXIT_CODES, EXIT_NOT_RUN, display, exit_code
-    from mailprobe.models import SmtpTestRequest
+    from mailprobe.models.smtp import SmtpTestRequest
 
     if local == bool(api_url):
         raise click.UsageError("choose one: --local, or --api URL")
@@ -427,8 +428,9 @@ def _run_local(request: SmtpTestRequest, on_phase: Callable[[PhaseEvent], None])
     import ipaddress
 
     from mailprobe.destination import DestinationPolicy
-    from mailprobe.jobs import new_id
-    from mailprobe.models import Attempt, Job, utcnow
+    from mailprobe.ids import new_id
+    from mailprobe.models.base import utcnow
+    from mailprobe.models.jobs import Attempt, Job
     from mailprobe.progress import PhaseEvent
     from worker.probe import ProbeOptions, probe_smtp
 

@@ -14,7 +14,7 @@ from typing import Literal, get_args
 import redis
 
 from mailprobe import rediskeys
-from mailprobe.models import utcnow
+from mailprobe.models.base import utcnow
 
 Permission = Literal["smtp.test", "smtp.read", "smtp.write", "webhooks.write"]
 PERMISSIONS: tuple[str, ...] = get_args(Permission)

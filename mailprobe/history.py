@@ -32,19 +32,12 @@ from typing import Any, Literal
 import redis
 
 from mailprobe import rediskeys
-from mailprobe.jobs import new_id
-from mailprobe.models import (
-    Certificate,
-    CertificateExpiring,
-    CertificateExpiringEvent,
-    FieldChange,
-    Job,
-    ProviderChangedEvent,
-    ProviderCheck,
-    ProviderDrift,
-    Report,
-    utcnow,
-)
+from mailprobe.ids import new_id
+from mailprobe.models.base import utcnow
+from mailprobe.models.history import CertificateExpiring, FieldChange, ProviderCheck, ProviderDrift
+from mailprobe.models.jobs import Job
+from mailprobe.models.reports import Certificate, Report
+from mailprobe.models.webhooks import CertificateExpiringEvent, ProviderChangedEvent
 
 HISTORY_LENGTH = 10
 EVENT_PREFIX = "evt_"  # an event's id; a job's has no prefix

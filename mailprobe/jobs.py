@@ -7,7 +7,6 @@ ends, its encrypted password. Only the API creates jobs and only a worker change
 from __future__ import annotations
 
 import os
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ import redis
 from mailprobe import liveness, rediskeys
 from mailprobe.crypto import SecretBox, job_context, open_secrets, seal_secrets
 from mailprobe.errors import RateLimited
+from mailprobe.ids import new_id, oldest_kept_id
 from mailprobe.limits import GCRA, RateLimit
 from mailprobe.metrics import (
     OBSERVE_PHASES,
@@ -25,43 +25,10 @@ from mailprobe.metrics import (
     phase_observations,
     recent_slot,
 )
-from mailprobe.models import (
-    Job,
-    JobStatus,
-    PhaseReport,
-    Report,
-    RetestRun,
-    SmtpTestRequest,
-    utcnow,
-)
-
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# Every id mailprobe makes (jobs, providers, webhooks) is a ULID of this form.
-ID_PATTERN = "^[0-9A-HJKMNP-TV-Z]{26}$"
-_ID = re.compile(ID_PATTERN)
-
-
-def is_id(text: str) -> bool:
-    return bool(_ID.fullmatch(text))
-
-
-def _ulid(value: int) -> str:
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
-
-
-def new_id(now_ms: int | None = None) -> str:
-    """A ULID: 26 characters that sort by creation time, so listing needs no second index."""
-    ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    return _ulid((ms << 80) | int.from_bytes(os.urandom(10), "big"))
-
-
-def _id_floor(ms: int) -> str:
-    return _ulid(ms << 80)
-
-
-def oldest_kept_id(now: float, ttl: int) -> str:
-    """The lowest id a tenant's job index keeps: its jobs older than the retention are gone."""
-    return _id_floor(int(now * 1000) - ttl * 1000)
+from mailprobe.models.base import utcnow
+from mailprobe.models.jobs import Job, JobStatus, RetestRun
+from mailprobe.models.reports import PhaseReport, Report
+from mailprobe.models.smtp import SmtpTestRequest
 
 
 def new_job(

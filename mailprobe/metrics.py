@@ -31,7 +31,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from mailprobe import liveness, rediskeys
-from mailprobe.models import ErrorCategory, Job, PhaseName, PhaseReport
+from mailprobe.models.jobs import Job
+from mailprobe.models.reports import ErrorCategory, PhaseName, PhaseReport
 
 # Upper bounds of the phase histogram's buckets, seconds: from a loopback reply to the DATA
 # phase's timeout.

@@ -25,7 +25,7 @@ from typing import Any
 import redis
 
 from mailprobe import rediskeys
-from mailprobe.models import PhaseReport
+from mailprobe.models.reports import PhaseReport
 
 # A job has at most a few phases per attempt and 20 attempts: the bound only guards Redis.
 MAX_EVENTS = 1000

@@ -20,16 +20,10 @@ import redis
 from mailprobe import rediskeys
 from mailprobe.crypto import SecretBox, open_secrets, provider_context, seal_secrets
 from mailprobe.errors import StaleSecret
-from mailprobe.jobs import new_id
-from mailprobe.models import (
-    Details,
-    Provider,
-    ProviderRequest,
-    SmtpSettings,
-    SmtpTestRequest,
-    ms_time,
-    utcnow,
-)
+from mailprobe.ids import new_id
+from mailprobe.models.base import ms_time, utcnow
+from mailprobe.models.providers import Details, Provider, ProviderRequest
+from mailprobe.models.smtp import SmtpSettings, SmtpTestRequest
 from mailprobe.schedule import next_due
 
 

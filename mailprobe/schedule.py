@@ -47,8 +47,9 @@ from dataclasses import dataclass
 import redis
 
 from mailprobe import rediskeys
-from mailprobe.jobs import STORE_JOB, oldest_kept_id
-from mailprobe.models import Job
+from mailprobe.ids import oldest_kept_id
+from mailprobe.jobs import STORE_JOB
+from mailprobe.models.jobs import Job
 
 
 def phase_ms(provider_id: str, interval_ms: int) -> int:

@@ -20,8 +20,9 @@ import redis
 
 from mailprobe import rediskeys
 from mailprobe.crypto import SecretBox, webhook_context
-from mailprobe.jobs import new_id
-from mailprobe.models import Delivery, Webhook, WebhookRequest, utcnow
+from mailprobe.ids import new_id
+from mailprobe.models.base import utcnow
+from mailprobe.models.webhooks import Delivery, Webhook, WebhookRequest
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 DELIVERY_LOG_LENGTH = 1000

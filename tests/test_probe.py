@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import trustme
 
-from mailprobe.models import Report, SmtpTestRequest
+from mailprobe.models.reports import Report
+from mailprobe.models.smtp import SmtpTestRequest
 from mailprobe.settings import Settings
 from tests.conftest import probe_body, secret
 from tests.smtp_servers import ScriptedServer, SmtpServer, start_smtp_server

@@ -304,7 +304,7 @@ def test_a_job_whose_task_was_lost_is_swept_back(
     `mailprobe jobs sweep` (which workers also run every 30 s) sends its task again."""
     from mailprobe.crypto import SecretBox
     from mailprobe.jobs import JobStore
-    from mailprobe.models import SmtpTestRequest
+    from mailprobe.models.smtp import SmtpTestRequest
 
     smtp = CountingSmtp(hang_at="none")
     env = {**recovery.env, "MAILPROBE_STUCK_AFTER": "1"}

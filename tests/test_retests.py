@@ -29,14 +29,10 @@ from mailprobe import rediskeys
 from mailprobe.crypto import SecretBox, generate_key
 from mailprobe.history import HistoryStore, banner_signature, changes, expiring
 from mailprobe.jobs import JobStore
-from mailprobe.models import (
-    Certificate,
-    ProviderCheck,
-    ProviderRequest,
-    Report,
-    SmtpTestRequest,
-    TlsReport,
-)
+from mailprobe.models.history import ProviderCheck
+from mailprobe.models.providers import ProviderRequest
+from mailprobe.models.reports import Certificate, Report, TlsReport
+from mailprobe.models.smtp import SmtpTestRequest
 from mailprobe.providers import ProviderStore
 from mailprobe.schedule import RetestSchedule, next_due, phase_ms
 from mailprobe.settings import Settings

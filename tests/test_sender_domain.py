@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from mailprobe.models import SenderDomainReport, SmtpTestRequest
+from mailprobe.models.sender_domain import SenderDomainReport
+from mailprobe.models.smtp import SmtpTestRequest
 from mailprobe.settings import Settings
 from tests.conftest import ApiClient, Service, probe_body, running_service
 from tests.dns_server import LoopbackDns, silent_dns

@@ -25,8 +25,10 @@ from mailprobe.errors import (
     RateLimited,
     StaleSecret,
 )
-from mailprobe.jobs import new_id
-from mailprobe.models import PhaseReport, SmtpTestRequest, split_host_port
+from mailprobe.ids import new_id
+from mailprobe.models.fields import split_host_port
+from mailprobe.models.reports import PhaseReport
+from mailprobe.models.smtp import SmtpTestRequest
 from mailprobe.settings import Settings
 from worker.message import SessionSummary, build_test_message, dot_stuff
 from worker.oauth import TokenError

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 
-from mailprobe.models import Certificate, ReportWarning
+from mailprobe.models.reports import Certificate, ReportWarning
 
 # OpenSSL's X509_V_ERR_* codes that the words below explain.
 _NOT_YET_VALID = 9

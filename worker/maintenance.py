@@ -33,7 +33,7 @@ from typing import Any
 from celery.signals import worker_ready, worker_shutdown
 
 from mailprobe import liveness, rediskeys
-from mailprobe.models import Attempt
+from mailprobe.models.jobs import Attempt
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import get_settings
 from worker.app import celery_app

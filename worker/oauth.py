@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from mailprobe.destination import DestinationPolicy
-from mailprobe.models import XOAuth2Auth
+from mailprobe.models.smtp import XOAuth2Auth
 from worker.pinned_http import MAX_RESPONSE, HttpFailure, post
 
 EXPIRY_MARGIN = 60.0  # seconds before expiry a cached token is no longer handed out

@@ -20,7 +20,7 @@ from functools import lru_cache
 
 from mailprobe.destination import DestinationPolicy, ResolvedAddress, resolve
 from mailprobe.errors import DestinationRefused
-from mailprobe.models import (
+from mailprobe.models.reports import (
     ErrorCategory,
     PhaseName,
     PhaseReport,
@@ -29,8 +29,8 @@ from mailprobe.models import (
     Reply,
     Report,
     ReportWarning,
-    SmtpTestRequest,
 )
+from mailprobe.models.smtp import SmtpTestRequest
 from mailprobe.settings import Settings
 from worker import certificates
 from worker.hints import known_reply

@@ -14,7 +14,7 @@ import time
 import redis
 
 from mailprobe import rediskeys
-from mailprobe.models import PhaseReport
+from mailprobe.models.reports import PhaseReport
 from mailprobe.progress import ProgressStore
 
 log = logging.getLogger("mailprobe.worker")

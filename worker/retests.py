@@ -35,7 +35,8 @@ from mailprobe.history import (
     expiring_event,
 )
 from mailprobe.jobs import new_job
-from mailprobe.models import Job, RetestRun, ms_time
+from mailprobe.models.base import ms_time
+from mailprobe.models.jobs import Job, RetestRun
 from mailprobe.providers import ProviderStore, StoredProvider
 from mailprobe.schedule import Due, RetestSchedule, next_due
 from mailprobe.settings import Settings

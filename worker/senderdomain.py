@@ -47,7 +47,7 @@ import dns.rdatatype
 import dns.resolver
 import spf
 
-from mailprobe.models import (
+from mailprobe.models.sender_domain import (
     DmarcReport,
     SenderDomainReport,
     SpfAuthorization,

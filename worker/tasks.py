@@ -33,17 +33,10 @@ from celery import Task
 from mailprobe.errors import DecryptionError
 from mailprobe.jobs import Hold, StoredJob
 from mailprobe.logs import get_logger
-from mailprobe.models import (
-    Attempt,
-    AttemptOutcome,
-    Job,
-    JobStatus,
-    PhaseReport,
-    ProbeError,
-    Report,
-    split_host_port,
-    utcnow,
-)
+from mailprobe.models.base import utcnow
+from mailprobe.models.fields import split_host_port
+from mailprobe.models.jobs import Attempt, AttemptOutcome, Job, JobStatus
+from mailprobe.models.reports import PhaseReport, ProbeError, Report
 from mailprobe.queues import RUN_SMTP_TEST, SMTP_QUEUE
 from mailprobe.settings import Settings
 from worker.app import celery_app

@@ -25,7 +25,8 @@ from typing import cast
 from mailprobe.errors import DestinationRefused
 from mailprobe.history import is_event_id
 from mailprobe.jobs import JobStore
-from mailprobe.models import Delivery, SmtpTestCompletedEvent, Webhook, WebhookEvent, utcnow
+from mailprobe.models.base import utcnow
+from mailprobe.models.webhooks import Delivery, SmtpTestCompletedEvent, Webhook, WebhookEvent
 from mailprobe.queues import DELIVER_WEBHOOK, WEBHOOK_QUEUE
 from mailprobe.settings import Settings
 from mailprobe.webhooks import Scheduled, WebhookStore, sign

@@ -19,7 +19,8 @@ from api.errors import (
     ApiError,
 )
 from api.operations import wait_for_end
-from mailprobe.models import ErrorInfoDetail, Job
+from mailprobe.models.jobs import Job
+from mailprobe.models.status import ErrorInfoDetail
 from mailprobe.settings import Settings
 
 # One attempt: a synchronous caller is waiting, and Zitadel itself tries once.

@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 from pydantic import BaseModel
 
 from api.zitadel.pb.zitadel import object_pb2, settings_pb2
-from mailprobe.models import Details, Provider
+from mailprobe.models.providers import Details, Provider
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -29,7 +29,7 @@ from api.zitadel.methods import METHODS, SERVICE, Method, start
 from api.zitadel.status import DETAILS_TRAILER, status_proto
 from api.zitadel.waiter import JobEndWaiter
 from mailprobe.logs import configure_logging
-from mailprobe.models import Job
+from mailprobe.models.jobs import Job
 from mailprobe.settings import Settings, get_settings
 
 log = logging.getLogger("mailprobe.grpc")

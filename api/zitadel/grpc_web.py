@@ -24,7 +24,7 @@ from api.errors import ApiError, as_api_error
 from api.zitadel import answer
 from api.zitadel.methods import METHODS, SERVICE, start
 from api.zitadel.status import DETAILS_TRAILER, status_proto
-from mailprobe.models import Job
+from mailprobe.models.jobs import Job
 
 bp = Blueprint("grpc_web", __name__)
 

@@ -21,14 +21,10 @@ from api.zitadel import answer
 from api.zitadel.convert import details, email_provider, to_model
 from api.zitadel.pb.zitadel import admin_pb2, object_pb2
 from mailprobe.apikeys import Permission
-from mailprobe.models import (
-    Job,
-    ProviderRequest,
-    SearchQuery,
-    SmtpTestRequest,
-    ZitadelProviderTestRequest,
-    utcnow,
-)
+from mailprobe.models.base import utcnow
+from mailprobe.models.jobs import Job
+from mailprobe.models.providers import ProviderRequest, SearchQuery
+from mailprobe.models.smtp import SmtpTestRequest, ZitadelProviderTestRequest
 
 SERVICE = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 

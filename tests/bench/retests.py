@@ -31,7 +31,10 @@ import redis
 from mailprobe import rediskeys
 from mailprobe.crypto import SecretBox, generate_key
 from mailprobe.history import HISTORY_LENGTH, HistoryStore
-from mailprobe.models import Job, ProviderCheck, ProviderRequest, RecipientReport
+from mailprobe.models.history import ProviderCheck
+from mailprobe.models.jobs import Job
+from mailprobe.models.providers import ProviderRequest
+from mailprobe.models.reports import RecipientReport
 from mailprobe.providers import ProviderStore
 from mailprobe.schedule import RetestSchedule
 from mailprobe.settings import Settings
