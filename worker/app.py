@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import resource
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_init
 
 from mailprobe import rediskeys
 from mailprobe.logs import configure_logging
@@ -30,7 +31,12 @@ def create_celery(settings: Settings) -> Celery:
         # an accepted job is never lost with a worker.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
+        # Tasks beyond the pool, so that a freed slot starts its next test at once instead
+        # of waiting for the consumer's next poll (up to 2 s: it sends no BRPOP while the
+        # prefetch limit is reached). The gevent pool blocks the consumer on a full pool,
+        # so it holds one such task; prefork and threads hold one per slot. A reserved task
+        # is unacknowledged in Redis like a running one: a killed worker's comes back.
+        worker_prefetch_multiplier=2,
         # Results live in the JobStore, not in Celery's backend.
         task_ignore_result=True,
         # The disabled backend holds no state; without this Celery builds one per greenlet.
@@ -65,3 +71,11 @@ celery_app = create_celery(get_settings())
 def _configure_logging(loglevel: int | str | None = None, **_: Any) -> None:
     """The worker logs in MAILPROBE_LOG_FORMAT (connected, this replaces Celery's set-up)."""
     configure_logging(get_settings().log_format, loglevel or "INFO")
+
+
+@worker_init.connect
+def _raise_open_files_limit(**_: Any) -> None:
+    """Every SMTP session holds a socket: a gevent worker of thousands of sessions needs more
+    than the usual soft limit of 1,024 open files, and may raise it to the hard limit."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import threading
+from datetime import datetime
 from pathlib import Path
 
+from mailprobe.jobs import JobStore
 from mailprobe.redisconn import get_redis
 from tests.bench.common import (
     bench_env,
@@ -47,6 +50,32 @@ REPLIES_PER_SESSION = 7
 
 def _per_test(after: dict[str, int], before: dict[str, int], field: str, tests: int) -> float:
     return (int(after[field]) - int(before[field])) / tests
+
+
+def _unix(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
+def refill_gaps(jobs: JobStore, ids: list[str], concurrency: int) -> list[float]:
+    """How long each freed pool slot stayed empty, in seconds, from the jobs' own attempts.
+
+    While the queue is not empty the pool is full, so the k-th attempt to end frees the slot
+    that the (concurrency + k)-th attempt to start takes: the gap between the two is the
+    time from a slot's last SMTP session to its next (the task's end, its acknowledgement,
+    the next task's delivery and start, its lease).
+    """
+    starts: list[float] = []
+    ends: list[float] = []
+    for job_id in ids:
+        stored = jobs.load(job_id)
+        assert stored is not None, job_id
+        for attempt in stored.job.attempts:
+            starts.append(_unix(attempt.started_at))
+            if attempt.finished_at is not None:
+                ends.append(_unix(attempt.finished_at))
+    starts.sort()
+    ends.sort()
+    return [start - end for start, end in zip(starts[concurrency:], ends, strict=False)]
 
 
 def run(
@@ -85,7 +114,10 @@ def run(
         done.set()
         sampler.join()
         elapsed = sink.last_at - sink.first_at
+        gaps = sorted(refill_gaps(JobStore(client, 3600), ids, concurrency)) or [0.0]
         return {
+            "refill_p50_ms": 1000 * statistics.median(gaps),
+            "refill_p90_ms": 1000 * gaps[int(0.9 * (len(gaps) - 1))],
             "seconds": elapsed,
             "rate": tests / elapsed,
             "peak": sink.peak,
@@ -123,9 +155,10 @@ def main() -> None:
         )
         print(
             "| pool | concurrency | tests | seconds | tests/s | peak in flight | I/O limit at peak "
-            "| % of limit | worker CPU s | peak RSS MiB | Redis reads/test | Redis commands/test |"
+            "| % of limit | slot refill p50 / p90 ms | worker CPU s | peak RSS MiB "
+            "| Redis reads/test | Redis commands/test |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         rates: dict[str, float] = {}
         try:
             for spec in args.pools.split(","):
@@ -138,6 +171,7 @@ def main() -> None:
                     f"| {pool} | {concurrency} | {tests} | {result['seconds']:.1f} "
                     f"| {result['rate']:.0f} | {result['peak']:.0f} | {limit:.0f}/s "
                     f"| {100 * result['rate'] / limit:.0f}% "
+                    f"| {result['refill_p50_ms']:.0f} / {result['refill_p90_ms']:.0f} "
                     f"| {result['cpu']:.1f} | {result['rss_mib']:.0f} "
                     f"| {result['reads']:.1f} | {result['commands']:.1f} |",
                     flush=True,
