@@ -134,13 +134,7 @@ def run(
         elapsed = sink.last_at - sink.first_at
         jobs = JobStore(client, 3600)
         gaps = sorted(refill_gaps(jobs, ids, concurrency)) or [0.0]
-        # Then, the worker idle, how soon a test it is sent starts.
-        idle = submit(base_url, env, bench_test(sink.address), LATENCY_TESTS)
-        wait_for(lambda: ended_count(client, idle) == len(idle), 60, "tests on an idle worker")
-        delays = start_delays(jobs, idle)
-        return {
-            "start_p50_ms": 1000 * statistics.median(delays),
-            "start_max_ms": 1000 * max(delays),
+        result = {
             "refill_p50_ms": 1000 * statistics.median(gaps),
             "refill_p90_ms": 1000 * gaps[int(0.9 * (len(gaps) - 1))],
             "seconds": elapsed,
@@ -153,6 +147,13 @@ def run(
             "reads": _per_test(stats, stats_before, "total_reads_processed", tests),
             "commands": _per_test(stats, stats_before, "total_commands_processed", tests),
         }
+        # Then, the worker idle, how soon a test it is sent starts.
+        idle = submit(base_url, env, bench_test(sink.address), LATENCY_TESTS)
+        wait_for(lambda: ended_count(client, idle) == len(idle), 60, "tests on an idle worker")
+        delays = start_delays(jobs, idle)
+        result["start_p50_ms"] = 1000 * statistics.median(delays)
+        result["start_max_ms"] = 1000 * max(delays)
+        return result
     finally:
         stop(worker)
 

@@ -12,7 +12,8 @@ Printed per run: the sessions in flight at the peak (counted by the sink), how m
 succeeded, the seconds from the first session to the last message, the worker's CPU time and
 peak RSS (the process tree, sampled every 0.2 s), and the lag of its event loop: how late a
 greenlet that sleeps 50 ms again and again is woken (tests/bench/loop_lag.py), p50, p99 and
-the worst, over the whole run.
+the worst, over the whole run; and the full collections of Python's garbage collector in
+the worker (which stop every greenlet), how many and the longest.
 """
 
 from __future__ import annotations
@@ -110,11 +111,11 @@ def run(sessions: int, delay: float, root: Path) -> dict[str, float]:
         sampler.join()
         jobs = JobStore(client, 3600)
         statuses = [stored.job.status for stored in map(jobs.load, ids) if stored is not None]
+        records = [line.split() for line in lag_file.read_text().splitlines()]
         lags = [
-            float(lag)
-            for at, lag in (line.split() for line in lag_file.read_text().splitlines())
-            if float(at) >= started
+            float(lag) for at, lag in (r for r in records if r[0] != "gc") if float(at) >= started
         ]
+        collections = [float(r[2]) for r in records if r[0] == "gc" and float(r[1]) >= started]
         return {
             "peak": sink.peak,
             "succeeded": statuses.count("succeeded"),
@@ -125,6 +126,8 @@ def run(sessions: int, delay: float, root: Path) -> dict[str, float]:
             "lag_p50_ms": 1000 * statistics.median(lags),
             "lag_p99_ms": 1000 * percentile(lags, 0.99),
             "lag_max_ms": 1000 * max(lags),
+            "collections": len(collections),
+            "collection_max_ms": 1000 * max(collections, default=0.0),
         }
     finally:
         if worker is not None:
@@ -151,9 +154,9 @@ def main() -> None:
     )
     print(
         "| run | peak in flight | succeeded | duplicates | seconds | worker CPU s "
-        "| peak RSS MiB | loop lag p50 / p99 / max ms |"
+        "| peak RSS MiB | loop lag p50 / p99 / max ms | full GCs; longest ms |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for number in range(1, args.runs + 1):
         with tempfile.TemporaryDirectory() as directory:
             result = run(args.sessions, args.delay, Path(directory))
@@ -161,7 +164,8 @@ def main() -> None:
             f"| {number} | {result['peak']:.0f} | {result['succeeded']:.0f} "
             f"| {result['duplicates']:.0f} | {result['seconds']:.1f} | {result['cpu']:.1f} "
             f"| {result['rss_mib']:.0f} | {result['lag_p50_ms']:.1f} / "
-            f"{result['lag_p99_ms']:.1f} / {result['lag_max_ms']:.0f} |",
+            f"{result['lag_p99_ms']:.1f} / {result['lag_max_ms']:.0f} "
+            f"| {result['collections']:.0f}; {result['collection_max_ms']:.0f} |",
             flush=True,
         )
 
