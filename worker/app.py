@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import gc
+import logging
 import resource
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, worker_init, worker_ready
+from celery.signals import setup_logging, worker_init, worker_process_init, worker_ready
 
 from mailprobe import rediskeys
 from mailprobe.logs import configure_logging
 from mailprobe.settings import Settings, get_settings
+
+log = logging.getLogger("mailprobe.worker")
 
 SMTP_QUEUE = rediskeys.SMTP_QUEUE
 RUN_SMTP_TEST = "mailprobe.run_smtp_test"
@@ -78,8 +81,11 @@ def _configure_logging(loglevel: int | str | None = None, **_: Any) -> None:
 def _raise_open_files_limit(**_: Any) -> None:
     """Every SMTP session holds a socket: a gevent worker of thousands of sessions needs more
     than the usual soft limit of 1,024 open files, and may raise it to the hard limit."""
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:  # an unlimited hard limit the kernel caps lower
+        log.warning("open files: the soft limit stays at %d (%s)", soft, exc)
 
 
 # Python's garbage collector stops every greenlet while it runs, and a full collection walks
@@ -92,6 +98,7 @@ GC_THRESHOLDS = (50_000, 10, 100)
 
 
 @worker_ready.connect
+@worker_process_init.connect  # each process of a prefork pool, too
 def _collect_garbage_less_often(**_: Any) -> None:
     """What was built at start-up lives as long as the process: frozen, no collection walks
     it again."""
