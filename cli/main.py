@@ -152,7 +152,26 @@ def supervise(commands: list[list[str]]) -> int:
 def worker(pool: str | None, concurrency: int | None, loglevel: str, queues: str) -> None:
     """Run a Celery worker for SMTP tests and webhook deliveries."""
     settings = _settings()
-    argv = [
+    if concurrency is not None:
+        # The worker sizes its broker connection pool by the setting (worker/app.py).
+        os.environ["MAILPROBE_WORKER_CONCURRENCY"] = str(concurrency)
+    # A name of its own (exec keeps the pid): heartbeats and job leases tell workers apart
+    # by it.
+    name = f"mailprobe-{os.getpid()}@%h"
+    argv = worker_argv(
+        pool or settings.worker_pool,
+        concurrency or settings.worker_concurrency,
+        loglevel,
+        queues,
+        name,
+    )
+    # exec, so that celery's own entry point patches gevent before anything is imported.
+    os.execv(sys.executable, argv)
+
+
+def worker_argv(pool: str, concurrency: int, loglevel: str, queues: str, name: str) -> list[str]:
+    """How a worker runs: Celery's own command, with mailprobe's app."""
+    return [
         sys.executable,
         "-m",
         "celery",
@@ -162,22 +181,18 @@ def worker(pool: str | None, concurrency: int | None, loglevel: str, queues: str
         "--quiet",
         "worker",
         "--pool",
-        pool or settings.worker_pool,
+        pool,
         "--concurrency",
-        str(concurrency or settings.worker_concurrency),
+        str(concurrency),
         "--queues",
         queues,
-        # A name of its own (exec keeps the pid): heartbeats and job leases tell workers
-        # apart by it.
         "--hostname",
-        f"mailprobe-{os.getpid()}@%h",
+        name,
         "--loglevel",
         loglevel,
         "--without-gossip",
         "--without-mingle",
     ]
-    # exec, so that celery's own entry point patches gevent before anything is imported.
-    os.execv(sys.executable, argv)
 
 
 @main.command()

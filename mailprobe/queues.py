@@ -33,7 +33,12 @@ def create_celery(settings: Settings, include: Sequence[str] = ()) -> Celery:
         # an accepted job is never lost with a worker.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
+        # Tasks beyond the pool, so that a freed slot starts its next test at once instead
+        # of waiting for the consumer's next poll (up to 2 s: it sends no BRPOP while the
+        # prefetch limit is reached). The gevent pool blocks the consumer on a full pool,
+        # so it holds one such task; prefork and threads hold one per slot. A reserved task
+        # is unacknowledged in Redis like a running one: a killed worker's comes back.
+        worker_prefetch_multiplier=2,
         # Results live in the JobStore, not in Celery's backend.
         task_ignore_result=True,
         # The disabled backend holds no state; without this Celery builds one per greenlet.

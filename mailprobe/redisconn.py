@@ -10,6 +10,8 @@ from redis.retry import Retry
 
 # Longer than the longest long poll (Settings.max_wait is at most 300 s).
 READ_TIMEOUT = 330.0
+# How long a worker's command waits for a free connection of its pool, in seconds.
+WORKER_POOL_WAIT = 30.0
 
 
 @lru_cache(maxsize=8)
@@ -23,8 +25,7 @@ def get_redis(url: str, *, worker: bool = False) -> redis.Redis:
     retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), 25 if worker else 1)
     # Long polls block on XREAD for up to MAX_WAIT seconds, so the read timeout must be
     # longer; connecting is bounded tightly, so an unreachable Redis fails fast (503).
-    return redis.Redis.from_url(
-        url,
+    options = dict(
         decode_responses=True,
         socket_connect_timeout=2.0,
         socket_timeout=READ_TIMEOUT,
@@ -33,3 +34,11 @@ def get_redis(url: str, *, worker: bool = False) -> redis.Redis:
         retry=retry,
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )
+    if not worker:
+        return redis.Redis.from_url(url, **options)
+    # A worker of thousands of sessions may have more commands in flight at one moment than
+    # the pool has connections: those wait for one (this long at most) instead of failing.
+    pool = redis.BlockingConnectionPool.from_url(url, timeout=WORKER_POOL_WAIT, **options)
+    client = redis.Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True
+    return client

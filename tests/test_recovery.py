@@ -10,11 +10,14 @@ through mailprobe.liveness. They print the takeover time.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,7 +33,7 @@ from mailprobe.jobs import lease_holder
 from tests.bench.delay_sink import DelaySink
 from tests.conftest import Service, probe_body, running_service
 from tests.smtp_servers import RawServer, free_port
-from tests.support import RedisServer, run_cli, start_redis, wait_for
+from tests.support import RedisServer, run_cli, start_process, start_redis, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -359,3 +362,103 @@ def test_worker_stopped_with_sigterm_ends_its_sessions_and_leaves_the_rest(
     assert [job["status"] for job in ended] == ["succeeded"] * 30
     assert sink.accepted == 30
     assert sink.duplicates == 0
+
+
+class HeldSmtp:
+    """A plain SMTP server whose sessions wait before their greeting until released; after
+    that, sessions go through at once. It counts the messages it accepted."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.release = threading.Event()
+        self.server = RawServer(self.serve)
+
+    def serve(self, conn: socket.socket) -> None:
+        self.release.wait(60)
+        conn.sendall(b"220 held.test ESMTP\r\n")
+        in_data = False
+        for raw in conn.makefile("rb"):
+            line = raw.rstrip(b"\r\n")
+            if in_data:
+                if line == b".":
+                    in_data = False
+                    self.accepted += 1
+                    conn.sendall(b"250 2.0.0 queued\r\n")
+            elif line[:4].upper() == b"DATA":
+                in_data = True
+                conn.sendall(b"354 go ahead\r\n")
+            elif line[:4].upper() == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                return
+            else:
+                conn.sendall(b"250 ok\r\n")
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.stop()
+
+
+def _unacked_job_ids(client: redis.Redis) -> set[str]:
+    """The jobs whose tasks kombu lists as delivered to a worker and not yet acknowledged."""
+    ids = set()
+    for entry in client.hvals("unacked"):
+        message = json.loads(entry)[0]
+        args = json.loads(base64.b64decode(message["body"]))[0]
+        ids.add(str(args[0]))
+    return ids
+
+
+def test_a_killed_workers_reserved_task_comes_back(recovery: Service) -> None:
+    """A worker reserves one task beyond its pool (prefetch), so that a freed slot starts its
+    next test at once. That task is delivered but not started: when the worker is SIGKILLed
+    it is still unacknowledged in Redis, and comes back to another worker (kombu's restore,
+    after the visibility timeout); it is not lost, and no message is sent twice."""
+    client = recovery.client(recovery.key(tenant="t-recovery"))
+    redis_client = recovery.redis.client()
+    smtp = HeldSmtp()
+    try:
+        for worker in [w for w in recovery.workers if w.poll() is None]:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(60)
+        log = recovery.logs[0].with_name("worker-reserving.log")
+        recovery.logs.append(log)
+        # Timeouts longer than the test, so that its sessions wait until they are released.
+        env = {
+            **recovery.env,
+            "MAILPROBE_SMTP_COMMAND_TIMEOUT": "60",
+            "MAILPROBE_SMTP_SESSION_DEADLINE": "120",
+        }
+        small = start_process(
+            [sys.executable, "-m", "mailprobe", "worker", "--concurrency", "2"], env, log
+        )
+        recovery.workers.append(small)
+        ids = [client.submit(probe_body(smtp.server.address)).json()["id"] for _ in range(4)]
+
+        def reserved() -> set[str]:
+            """Delivered to the worker and not started (no lease, no attempt), once two
+            sessions hold its pool."""
+            if smtp.server.connections < 2:
+                return set()
+            return {
+                job_id
+                for job_id in _unacked_job_ids(redis_client) & set(ids)
+                if not redis_client.exists(rediskeys.job_lease(job_id))
+                and client.get(f"/email/smtp/_test/{job_id}").json()["attempts"] == []
+            }
+
+        waiting: set[str] = wait_for(reserved, 60, "a task reserved beyond the pool")
+        assert len(waiting) == 1
+        # Two running, one reserved; the fourth still in the queue.
+        assert len(_unacked_job_ids(redis_client) & set(ids)) == 3
+        os.killpg(small.pid, signal.SIGKILL)
+        small.wait()
+        smtp.release.set()
+        recovery.start_worker()
+        ended = {job_id: client.ended(job_id) for job_id in ids}
+    finally:
+        smtp.stop()
+    assert [job["status"] for job in ended.values()] == ["succeeded"] * 4
+    (job_id,) = waiting
+    assert len(ended[job_id]["attempts"]) == 1  # it had not started in the killed worker
+    assert smtp.accepted == 4
+    assert _unacked_job_ids(redis_client) & set(ids) == set()

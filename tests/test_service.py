@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
 
 import requests
 from pydantic import SecretStr
@@ -12,6 +14,7 @@ from api.openapi import CONSOLE, openapi_document
 from mailprobe.settings import Settings
 from tests.conftest import ApiClient, Service, probe_body
 from tests.smtp_servers import start_smtp_server
+from tests.support import start_process, wait_for
 
 
 def test_healthz_and_readyz(service: Service) -> None:
@@ -134,3 +137,35 @@ def test_docs_page_lists_the_operations(service: Service) -> None:
     assert page.headers["Content-Type"].startswith("text/html")
     assert "POST /email/smtp/_test" in page.text
     assert "openapi.json" in page.text
+
+
+def _open_files_limits(pid: int) -> tuple[int, int]:
+    """The process's soft and hard limits of open files, from /proc."""
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return int(soft), int(hard)
+    raise AssertionError(f"no open-files limit for {pid}")
+
+
+def test_a_worker_raises_its_open_files_limit(service: Service, tmp_path: Path) -> None:
+    """Each SMTP session holds a socket: a worker started with the usual soft limit of 1,024
+    open files raises it to the hard limit, for thousands of sessions at once."""
+    # The hard limit stays; the soft one drops to 1,024, then the worker starts (exec: same
+    # pid). Its queue is its own: it takes no test from the others.
+    shell = 'ulimit -Sn 1024 && exec "$0" -m mailprobe worker --concurrency 5 --queues limits.test'
+    worker = start_process(["sh", "-c", shell, sys.executable], service.env, tmp_path / "w.log")
+    try:
+        hard = _open_files_limits(worker.pid)[1]
+        assert hard > 1024, "this machine's hard limit leaves nothing to raise"
+
+        def raised() -> bool:
+            assert worker.poll() is None, (tmp_path / "w.log").read_text()[-2000:]
+            # Once the shell has lowered the soft limit and exec'd the worker: Celery.
+            started = b"celery" in Path(f"/proc/{worker.pid}/cmdline").read_bytes()
+            return started and _open_files_limits(worker.pid) == (hard, hard)
+
+        wait_for(raised, 60, "the worker to raise its open-files limit")
+    finally:
+        worker.terminate()
+        worker.wait(30)
