@@ -13,6 +13,7 @@ from mailprobe.settings import Settings, get_settings
 
 SMTP_QUEUE = rediskeys.SMTP_QUEUE
 RUN_SMTP_TEST = "mailprobe.run_smtp_test"
+RUN_SMTP_TESTS = "mailprobe.run_smtp_tests"  # a chunk of a batch (worker/chunks.py)
 WEBHOOK_QUEUE = rediskeys.WEBHOOK_QUEUE
 DELIVER_WEBHOOK = "mailprobe.deliver_webhook"
 
@@ -21,7 +22,7 @@ def create_celery(settings: Settings) -> Celery:
     app = Celery(
         "mailprobe",
         broker=settings.redis_url,
-        include=["worker.tasks", "worker.webhooks", "worker.maintenance"],
+        include=["worker.tasks", "worker.chunks", "worker.webhooks", "worker.maintenance"],
     )
     app.conf.update(
         task_default_queue=SMTP_QUEUE,

@@ -1,7 +1,9 @@
 """An SMTP sink for benchmarks: accepts everything, delaying every reply by `delay` seconds.
 
 It runs an asyncio server in its own thread, so thousands of slow sessions cost it little,
-and counts sessions in flight (and the peak), messages accepted, and Message-IDs seen twice.
+and counts sessions in flight (and the peak), messages accepted, and messages by the job
+they are for (the X-Mailprobe-Job header worker/message.py writes): a job whose message came
+twice was sent twice. (Message-IDs cannot tell: each attempt makes a new one.)
 Given a TLS context, it offers STARTTLS, or with `implicit` speaks TLS from the first byte.
 """
 
@@ -14,7 +16,7 @@ import threading
 import time
 from collections import Counter
 
-_MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
+_JOB = re.compile(rb"^X-Mailprobe-Job:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 
 
 class DelaySink:
@@ -35,7 +37,7 @@ class DelaySink:
         self.accepted = 0
         self.first_at = 0.0  # monotonic time of the first session since reset()
         self.last_at = 0.0  # ... and of the last message accepted
-        self.message_ids: Counter[bytes] = Counter()
+        self.by_job: Counter[bytes] = Counter()  # messages accepted, by job id
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -46,7 +48,8 @@ class DelaySink:
 
     @property
     def duplicates(self) -> int:
-        return sum(count - 1 for count in self.message_ids.values() if count > 1)
+        """Messages accepted beyond the first of their job: a job sent twice counts one."""
+        return sum(count - 1 for count in self.by_job.values() if count > 1)
 
     def reset(self) -> None:
         self.peak = self.in_flight
@@ -113,9 +116,8 @@ class DelaySink:
                 elif verb == b"DATA":
                     await self._reply(writer, b"354 go ahead\r\n")
                     body = await reader.readuntil(b"\r\n.\r\n")
-                    match = _MESSAGE_ID.search(body)
-                    if match:
-                        self.message_ids[match.group(1)] += 1
+                    match = _JOB.search(body)
+                    self.by_job[match.group(1) if match else b""] += 1
                     self.accepted += 1
                     self.last_at = time.monotonic()
                     await self._reply(writer, b"250 2.0.0 queued\r\n")
