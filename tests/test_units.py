@@ -162,3 +162,20 @@ def test_requests_take_either_field_name_and_reports_answer_in_camel_case() -> N
         "note": None,
     }
     assert PhaseReport.model_validate_json(phase.model_dump_json()) == phase
+
+
+def test_a_batch_is_queued_in_chunks_and_single_tests_one_task_each() -> None:
+    from api.operations import _tasks
+    from worker.app import RUN_SMTP_TEST, RUN_SMTP_TESTS
+
+    ids = [new_id() for _ in range(120)]
+    settings = Settings(batch_chunk_size=50)
+    chunks = _tasks(ids, True, settings)
+    assert [(name, len(args[0])) for name, args in chunks] == [(RUN_SMTP_TESTS, 50)] * 2 + [
+        (RUN_SMTP_TESTS, 20)
+    ]
+    assert [job for _, args in chunks for job in args[0]] == ids
+    assert _tasks(ids[:2], False, settings) == [
+        (RUN_SMTP_TEST, [ids[0], 1]),
+        (RUN_SMTP_TEST, [ids[1], 1]),
+    ]
