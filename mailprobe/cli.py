@@ -174,6 +174,9 @@ def worker(pool: str | None, concurrency: int | None, loglevel: str, queues: str
         "--without-gossip",
         "--without-mingle",
     ]
+    if concurrency:
+        # The worker's settings see the pool's size too (worker/chunks.py sizes its room by it).
+        os.environ["MAILPROBE_WORKER_CONCURRENCY"] = str(concurrency)
     # exec, so that celery's own entry point patches gevent before anything is imported.
     os.execv(sys.executable, argv)
 

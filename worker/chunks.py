@@ -14,9 +14,12 @@ and with the same guarantees:
   their attempts (destination slots, jobs saved) in one more.
 - What comes after a job's first attempt — a retry after its backoff, a turn waited for a
   destination slot, a lease held by another worker — is a task of that job's own.
-- A chunk starts once the process has room for all its sessions: chunks' sessions are at
-  most MAILPROBE_WORKER_CONCURRENCY at once in a process (its single tasks are counted by
-  Celery's pool, as before).
+- Chunks' sessions are at most MAILPROBE_WORKER_CONCURRENCY at once in a process (its
+  single tasks are counted by Celery's pool, as before). A chunk runs as many of its tests
+  as there is room for, and hands the others back to the queue as a chunk of their own,
+  for any worker with room: a worker never sits on tests it is not running. (Held, they
+  would be neither leased — sent again within seconds if the worker dies — nor in the
+  queue, but back only after the broker's visibility timeout.)
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ import logging
 import threading
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 from celery import Task
 
-from worker.app import RUN_SMTP_TESTS, celery_app
+from worker.app import RUN_SMTP_TESTS, SMTP_QUEUE, celery_app
 from worker.tasks import (
     Again,
     Due,
@@ -43,28 +47,27 @@ from worker.tasks import (
 
 log = logging.getLogger("mailprobe.worker")
 
-# A chunk's first attempts start with the chunk; the hard limit on each session is the one a
-# single task has (Celery's task_time_limit). The chunk itself may wait for room a long time.
-CHUNK_TIME_LIMIT = 7 * 24 * 3600
+# Each of a chunk's sessions has the hard limit a single task has (Celery's task_time_limit);
+# the chunk's, as long as a session's and its own waits and round trips.
+CHUNK_TIME_LIMIT_MARGIN = 60
 
 
 class Room:
-    """Sessions a process may still start for chunks: a chunk takes room for all its
-    sessions at once (a chunk never waits holding part of it), each session gives its own
-    back as it ends."""
+    """Sessions a process may still start for chunks: a chunk takes what it can, each
+    session gives its own back as it ends."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.free = size
         self._changed = threading.Condition()
 
-    def take(self, wanted: int) -> int:
-        """Wait until there is room for `wanted` sessions (at most the whole room), take it."""
-        wanted = min(wanted, self.size)
+    def take(self, wanted: int, wait: float) -> int:
+        """Room for up to `wanted` sessions, waiting up to `wait` seconds for some; how many."""
         with self._changed:
-            self._changed.wait_for(lambda: self.free >= wanted)
-            self.free -= wanted
-        return wanted
+            self._changed.wait_for(lambda: self.free > 0, wait)
+            taken = min(wanted, self.free)
+            self.free -= taken
+        return taken
 
     def give(self, count: int = 1) -> None:
         if count:
@@ -73,17 +76,25 @@ class Room:
                 self._changed.notify_all()
 
 
+# How long a chunk waits for room before it hands its tests back to the queue.
+ROOM_WAIT_SECONDS = 1.0
+
+
 @lru_cache(maxsize=1)
 def room() -> Room:
     return Room(runtime().settings.worker_concurrency)
 
 
-def run_chunk(rt: Runtime, job_ids: list[str], worker: str) -> dict[str, Again]:
-    """Run the first attempt of each job still due, at once; what each of the others needs
-    next (a task of its own), by job id."""
+def run_chunk(rt: Runtime, job_ids: list[str], worker: str) -> tuple[dict[str, Again], list[str]]:
+    """Run the first attempt of each job still due, at once, as many as there is room
+    for; what each of the others needs next (a task of its own) by job id, and the jobs
+    there was no room for."""
     again: dict[str, Again] = {}
     space = room()
-    taken = space.take(len(job_ids))
+    taken = space.take(len(job_ids), ROOM_WAIT_SECONDS)
+    job_ids, later = job_ids[:taken], job_ids[taken:]
+    if not job_ids:
+        return again, later
     started = rt.jobs.start_many(job_ids, rt.settings.lease_seconds, worker)
     # The holds this function gives back; each running session gives back its own.
     held = [hold for hold, _ in filter(None, started)]
@@ -120,7 +131,7 @@ def run_chunk(rt: Runtime, job_ids: list[str], worker: str) -> dict[str, Again]:
     finally:
         space.give(taken)
         rt.jobs.release_many(held)
-    return again
+    return again, later
 
 
 def _session(rt: Runtime, due: Due, space: Room) -> Callable[[], Again | None]:
@@ -175,12 +186,19 @@ def _together(calls: list[Callable[[], Again | None]]) -> list[Again | None]:
     name=RUN_SMTP_TESTS,
     acks_late=True,
     reject_on_worker_lost=True,
-    time_limit=CHUNK_TIME_LIMIT,
+    time_limit=celery_app.conf.task_time_limit + CHUNK_TIME_LIMIT_MARGIN,
 )
 def run_smtp_tests(self: Task, job_ids: list[str]) -> None:
-    again = run_chunk(runtime(), job_ids, str(self.request.hostname))
-    if again:
+    again, later = run_chunk(runtime(), job_ids, str(self.request.hostname))
+    if again or later:
         # Published before this task is acknowledged, as run_smtp_test does its own.
         with celery_app.producer_or_acquire() as producer:
             for job_id, next_run in again.items():
                 enqueue(job_id, next_run.attempt, countdown=next_run.delay, producer=producer)
+            if later:
+                enqueue_chunk(later, producer=producer)
+
+
+def enqueue_chunk(job_ids: list[str], producer: Any = None) -> None:
+    """Send a chunk's task (the API sends it by name, the same way)."""
+    celery_app.send_task(RUN_SMTP_TESTS, args=[job_ids], queue=SMTP_QUEUE, producer=producer)
