@@ -13,6 +13,7 @@ Pipelines (`pipeline()`) are sent as they are, apart from the grouping.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -35,11 +36,18 @@ class GroupedRedis(redis.Redis):
 
     def __init__(self, client: redis.Redis) -> None:
         super().__init__(connection_pool=client.connection_pool)
+        self._start()
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._waiting: list[_Call] = []
         self._sending = False
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
+        if self._pid != os.getpid():
+            # A forked pool process: what its parent's threads held or waited for is not its.
+            self._start()
         call = _Call(args, options)
         with self._lock:
             self._waiting.append(call)

@@ -3,13 +3,15 @@ threads share round trips, and each caller gets its own reply or its own error."
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
+from typing import Any
 
 import pytest
 import redis
 
 from mailprobe.redisgroup import GroupedRedis
-from tests.support import RedisServer
+from tests.support import RedisServer, wait_for
 
 CALLERS = 100
 COMMANDS_EACH = 5
@@ -55,3 +57,29 @@ def test_a_failed_round_trip_fails_each_of_its_callers_and_the_next_one_goes(
     for _ in range(2):  # the second call goes too: no caller is left waiting for a sender
         with pytest.raises(redis.ConnectionError):
             grouped.ping()
+
+
+def _ping_in_child(grouped: GroupedRedis, answers: Any) -> None:
+    answers.put(grouped.ping())
+
+
+def test_a_forked_process_does_not_wait_for_its_parents_round_trip(
+    redis_server: RedisServer,
+) -> None:
+    """A prefork pool process forked while its parent's thread waits for Redis: it sends its
+    own commands (the parent's thread, and its round trip, are not in the child)."""
+    grouped = GroupedRedis(redis_server.client())
+    blocking = threading.Thread(target=grouped.blpop, args=(["group:never"], 3))
+    blocking.start()
+    wait_for(lambda: grouped._sending, 5, "the parent's round trip under way")
+    context = multiprocessing.get_context("fork")
+    answers = context.Queue()
+    child = context.Process(target=_ping_in_child, args=(grouped, answers), daemon=True)
+    child.start()
+    try:
+        assert answers.get(timeout=2) is True
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join(5)
+        blocking.join(5)
