@@ -57,7 +57,6 @@ class Room:
     session gives its own back as it ends."""
 
     def __init__(self, size: int) -> None:
-        self.size = size
         self.free = size
         self._changed = threading.Condition()
 
