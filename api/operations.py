@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from api.dependencies import Services
 from api.destinations import check_smtp_destinations
@@ -25,7 +25,8 @@ from mailprobe.models.jobs import Job
 from mailprobe.models.providers import MAX_RETEST_INTERVAL, Details, ProviderRequest
 from mailprobe.models.smtp import SmtpSettings, SmtpTestRequest
 from mailprobe.providers import StoredProvider
-from mailprobe.queues import RUN_SMTP_TEST, SMTP_QUEUE
+from mailprobe.queues import RUN_SMTP_TEST, RUN_SMTP_TESTS, SMTP_QUEUE
+from mailprobe.settings import Settings
 
 T = TypeVar("T")
 
@@ -77,10 +78,15 @@ def provider_test(
 
 
 def enqueue(
-    call: Call, tests: list[SmtpTestRequest], *, max_attempts: int | None = None
+    call: Call,
+    tests: list[SmtpTestRequest],
+    *,
+    max_attempts: int | None = None,
+    chunked: bool = False,
 ) -> list[Job]:
     """Store the jobs if the tenant's rate limit admits them (one Redis round trip) and queue
-    their tasks (one broker connection)."""
+    their tasks (one broker connection): one task per job, or `chunked`, one per
+    MAILPROBE_BATCH_CHUNK_SIZE jobs (worker/chunks.py)."""
     svc = call.svc
     try:
         jobs = svc.jobs.create_many(call.tenant, tests, svc.box, svc.rate_limit, max_attempts)
@@ -92,10 +98,8 @@ def enqueue(
         ) from None
     try:
         with svc.celery.producer_or_acquire() as producer:
-            for job in jobs:
-                svc.celery.send_task(
-                    RUN_SMTP_TEST, args=[job.id, 1], queue=SMTP_QUEUE, producer=producer
-                )
+            for name, args in _tasks([job.id for job in jobs], chunked, svc.settings):
+                svc.celery.send_task(name, args=args, queue=SMTP_QUEUE, producer=producer)
     except Exception:
         # Not enqueued means not accepted: leave nothing half-written behind (a task already
         # sent finds no job and is dropped).
@@ -104,6 +108,14 @@ def enqueue(
         finally:
             raise
     return jobs
+
+
+def _tasks(job_ids: list[str], chunked: bool, settings: Settings) -> list[tuple[str, list[Any]]]:
+    """The tasks that run the jobs' first attempts: (name, arguments)."""
+    if not chunked:
+        return [(RUN_SMTP_TEST, [job_id, 1]) for job_id in job_ids]
+    size = settings.batch_chunk_size
+    return [(RUN_SMTP_TESTS, [job_ids[at : at + size]]) for at in range(0, len(job_ids), size)]
 
 
 def wait_for_end(svc: Services, job: Job, timeout: float) -> Job:

@@ -120,7 +120,7 @@ def create_tests() -> Response:
             items[index] = BatchItem(index=index, error=exc.status())
 
     def create() -> BatchResult:
-        jobs = enqueue(_call(), [test for _, test in admitted])
+        jobs = enqueue(_call(), [test for _, test in admitted], chunked=True)
         for (index, _), job in zip(admitted, jobs, strict=True):
             items[index] = BatchItem(index=index, job=job)
         return BatchResult(

@@ -232,21 +232,40 @@ class JobStore:
         died with it. Each worker's leases are listed (rediskeys.worker_leases), so that the
         jobs of a dead worker can be found and sent again (worker/maintenance.py).
         """
+        return self.start_many([job_id], seconds, worker)[0]
+
+    def start_many(
+        self, job_ids: list[str], seconds: int, worker: str
+    ) -> list[tuple[Hold, StoredJob | None] | None]:
+        """start() for each job, the leases taken and the jobs read in one round trip (a lease
+        a dead worker holds costs its own round trips to take over)."""
+        tokens = [f"{worker} {os.urandom(8).hex()}" for _ in job_ids]
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id, token in zip(job_ids, tokens, strict=True):
+            pipe.eval(
+                _START,
+                3,
+                rediskeys.job_lease(job_id),
+                rediskeys.job(job_id),
+                rediskeys.worker_leases(worker),
+                token,
+                seconds,
+                job_id,
+                *_FIELDS,
+            )
+        started: list[tuple[Hold, StoredJob | None] | None] = []
+        for job_id, token, (won, *fields) in zip(job_ids, tokens, pipe.execute(), strict=True):
+            if won:
+                started.append((Hold(job_id, token), _stored(fields)))
+            else:
+                started.append(self._take_over(job_id, token, seconds, worker))
+        return started
+
+    def _take_over(
+        self, job_id: str, token: str, seconds: int, worker: str
+    ) -> tuple[Hold, StoredJob | None] | None:
+        """The job's lease, if a dead worker held it; None when a living one does."""
         name = rediskeys.job_lease(job_id)
-        token = f"{worker} {os.urandom(8).hex()}"
-        won, *fields = self.redis.eval(
-            _START,
-            3,
-            name,
-            rediskeys.job(job_id),
-            rediskeys.worker_leases(worker),
-            token,
-            seconds,
-            job_id,
-            *_FIELDS,
-        )
-        if won:
-            return Hold(job_id, token), _stored(fields)
         holder = self.redis.get(name)
         if holder is None or liveness.is_alive(self.redis, lease_holder(str(holder))):
             return None
@@ -267,22 +286,29 @@ class JobStore:
 
     def release(self, hold: Hold) -> None:
         """Give back what `hold` still holds (nothing, once finish() has run)."""
-        if not hold.lease:
+        self.release_many([hold])
+
+    def release_many(self, holds: list[Hold]) -> None:
+        """release() for each hold, in one round trip."""
+        held = [hold for hold in holds if hold.lease]
+        if not held:
             return
         pipe = self.redis.pipeline(transaction=False)
-        pipe.eval(
-            _RELEASE,
-            2,
-            rediskeys.job_lease(hold.job_id),
-            rediskeys.worker_leases(hold.worker),
-            hold.lease,
-            hold.job_id,
-        )
-        if hold.slot:
-            pipe.zrem(rediskeys.destination(hold.host), hold.slot)
-            pipe.zrem(rediskeys.SESSIONS, hold.slot)
+        for hold in held:
+            pipe.eval(
+                _RELEASE,
+                2,
+                rediskeys.job_lease(hold.job_id),
+                rediskeys.worker_leases(hold.worker),
+                hold.lease,
+                hold.job_id,
+            )
+            if hold.slot:
+                pipe.zrem(rediskeys.destination(hold.host), hold.slot)
+                pipe.zrem(rediskeys.SESSIONS, hold.slot)
         pipe.execute()
-        hold.lease = hold.slot = ""
+        for hold in held:
+            hold.lease = hold.slot = ""
 
     def held_by(self, worker: str) -> list[str]:
         """The jobs whose lease `worker` holds now (not the ones it held and lost)."""
@@ -311,25 +337,40 @@ class JobStore:
         The slot is also counted among the deployment's sessions in flight, and `hold.watched`
         says whether a client follows the job's events (read in the same script).
         """
-        token = os.urandom(8).hex()
-        job.updated_at = utcnow()
-        began = self.redis.eval(
-            _BEGIN_ATTEMPT,
-            4,
-            rediskeys.destination(host),
-            rediskeys.job(job.id),
-            rediskeys.UNFINISHED_JOBS,
-            rediskeys.SESSIONS,
-            time.time(),
-            limit,
-            seconds,
-            token,
-            job.model_dump_json(),
-            job.id,
-        )
-        if began:
-            hold.host, hold.slot, hold.watched = host, token, began == 2
-        return bool(began)
+        return self.begin_attempts([(job, hold, host)], limit, seconds)[0]
+
+    def begin_attempts(
+        self, attempts: list[tuple[Job, Hold, str]], limit: int, seconds: int
+    ) -> list[bool]:
+        """begin_attempt() for each (job, hold, host), in one round trip, in order: jobs to
+        one host take its free slots first come, first served."""
+        if not attempts:
+            return []
+        tokens = [os.urandom(8).hex() for _ in attempts]
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        for (job, _, host), token in zip(attempts, tokens, strict=True):
+            job.updated_at = utcnow()
+            pipe.eval(
+                _BEGIN_ATTEMPT,
+                4,
+                rediskeys.destination(host),
+                rediskeys.job(job.id),
+                rediskeys.UNFINISHED_JOBS,
+                rediskeys.SESSIONS,
+                now,
+                limit,
+                seconds,
+                token,
+                job.model_dump_json(),
+                job.id,
+            )
+        answers: list[bool] = []
+        for (_, hold, host), token, began in zip(attempts, tokens, pipe.execute(), strict=True):
+            if began:
+                hold.host, hold.slot, hold.watched = host, token, began == 2
+            answers.append(bool(began))
+        return answers
 
     def save(self, job: Job, phases: list[PhaseReport]) -> None:
         """Save the job between attempts, counting the phases of the attempt that just ran

@@ -19,6 +19,7 @@ SMTP_QUEUE = rediskeys.SMTP_QUEUE
 WEBHOOK_QUEUE = rediskeys.WEBHOOK_QUEUE
 # Tasks are sent by name, so a publisher needs no import of the function that runs them.
 RUN_SMTP_TEST = "mailprobe.run_smtp_test"
+RUN_SMTP_TESTS = "mailprobe.run_smtp_tests"  # a chunk of a batch (worker/chunks.py)
 DELIVER_WEBHOOK = "mailprobe.deliver_webhook"
 
 

@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     # The worker.
     worker_pool: Literal["gevent", "threads", "prefork", "solo"] = "gevent"
     worker_concurrency: int = Field(500, ge=1)
+    # Tests of one batch submission per task (worker/chunks.py): Celery's cost per message is
+    # paid once per chunk; a chunk's sessions run at once on one worker.
+    batch_chunk_size: int = Field(50, ge=1, le=1000)
 
     # Longest Prefer: wait=N honoured, seconds.
     max_wait: int = Field(30, ge=0, le=300)

@@ -10,6 +10,7 @@ through mailprobe.liveness. They print the takeover time.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import json
@@ -20,19 +21,22 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 import requests
+from aiosmtpd.controller import Controller
 
 from mailprobe import liveness, rediskeys
 from mailprobe.jobs import lease_holder
 from tests.bench.delay_sink import DelaySink
 from tests.conftest import Service, probe_body, running_service
-from tests.smtp_servers import RawServer, free_port
+from tests.smtp_servers import RawServer, RecordingHandler, free_port
 from tests.support import RedisServer, run_cli, start_process, start_redis, wait_for
 
 
@@ -462,3 +466,96 @@ def test_a_killed_workers_reserved_task_comes_back(recovery: Service) -> None:
     assert len(ended[job_id]["attempts"]) == 1  # it had not started in the killed worker
     assert smtp.accepted == 4
     assert _unacked_job_ids(redis_client) & set(ids) == set()
+
+
+class HoldingHandler(RecordingHandler):
+    """aiosmtpd's recording handler that holds, until released, the first session of each
+    recipient named "quit-…" after the server accepted its message (at QUIT), and of each
+    named "rcpt-…" at RCPT (before any message), so that a test can kill the worker there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = 0  # sessions held now
+        self.release = threading.Event()
+        self._seen: set[str] = set()
+
+    def by_job(self) -> Counter[str]:
+        """Messages accepted, by the job they are for (worker/message.py's header)."""
+        with self.lock:
+            return Counter(str(r.message["X-Mailprobe-Job"]) for r in self.received)
+
+    def _first(self, address: str) -> bool:
+        with self.lock:
+            first = address not in self._seen
+            self._seen.add(address)
+            return first
+
+    async def _hold(self) -> None:
+        with self.lock:
+            self.held += 1
+        while not self.release.is_set():  # the server's own wait, not the test's
+            await asyncio.sleep(0.05)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address.startswith("rcpt-") and self._first(address):
+            await self._hold()
+        return await super().handle_RCPT(server, session, envelope, address, options)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        reply = await super().handle_DATA(server, session, envelope)
+        address = envelope.rcpt_tos[0]
+        session.hold_at_quit = address.startswith("quit-") and self._first(address)
+        return reply
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        if getattr(session, "hold_at_quit", False):
+            await self._hold()
+        return "221 Bye"
+
+
+def test_a_chunk_whose_worker_dies_sends_only_what_was_not_accepted(
+    takeover: Service, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A batch of six runs as one chunk (one task, its sessions at once). The worker is
+    SIGKILLed when the server has accepted the messages of the first three (their sessions
+    held at QUIT) and the other three are held at RCPT: the other worker takes the chunk's
+    jobs over; the first three end as accepted, without a second message, and the last three
+    run again and send theirs, once."""
+    client = takeover.client(takeover.key(tenant="t-recovery-chunk"))
+    _standby(takeover)
+    handler = HoldingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        address = f"127.0.0.1:{controller.port}"
+        receivers = [f"quit-{i}@example.org" for i in range(3)]
+        receivers += [f"rcpt-{i}@example.org" for i in range(3)]
+        tests = [probe_body(address, receiverAddress=receiver) for receiver in receivers]
+        response = client.post("/email/smtp/_tests", json={"tests": tests})
+        assert response.status_code == 202, response.text
+        ids = [item["job"]["id"] for item in response.json()["items"]]
+
+        wait_for(lambda: handler.held == 6, 20, "three sessions at QUIT and three at RCPT")
+        accepted = handler.by_job()
+        assert accepted == Counter(ids[:3])
+        redis_client = takeover.redis.client()
+        holders = {lease_holder(str(redis_client.get(rediskeys.job_lease(i)))) for i in ids}
+        assert len(holders) == 1, "one chunk: every session of the batch on one worker"
+        killed = _kill_lease_holder(takeover, ids[0])
+        handler.release.set()
+        ended = [client.ended(job_id, timeout=TAKEOVER_VISIBILITY_TIMEOUT / 2) for job_id in ids]
+    finally:
+        handler.release.set()
+        controller.stop()
+    _report_takeover(capsys, "a chunk", max(_unix(job["finishedAt"]) for job in ended) - killed)
+    assert [job["status"] for job in ended] == ["succeeded"] * 6, ended
+    assert handler.by_job() == Counter(ids), "each job's message exactly once"
+    for job in ended[:3]:
+        assert [a["outcome"] for a in job["attempts"]] == ["succeeded"]
+        assert any("not sent again" in line for line in job["result"]["transcript"])
+    for job in ended[3:]:
+        outcomes = [(a["number"], a["outcome"]) for a in job["attempts"]]
+        assert outcomes == [(1, "failed"), (2, "succeeded")]
+        assert "worker running this attempt stopped" in job["attempts"][0]["error"]["message"]

@@ -206,3 +206,20 @@ def test_a_secret_sealed_for_one_kind_of_record_does_not_open_as_another() -> No
     for other in (webhook_context("1"), job_context("1"), provider_context("2")):
         with pytest.raises(DecryptionError):
             open_secrets(box, sealed, other)
+
+
+def test_a_batch_is_queued_in_chunks_and_single_tests_one_task_each() -> None:
+    from api.operations import _tasks
+    from mailprobe.queues import RUN_SMTP_TEST, RUN_SMTP_TESTS
+
+    ids = [new_id() for _ in range(120)]
+    settings = Settings(batch_chunk_size=50)
+    chunks = _tasks(ids, True, settings)
+    assert [(name, len(args[0])) for name, args in chunks] == [(RUN_SMTP_TESTS, 50)] * 2 + [
+        (RUN_SMTP_TESTS, 20)
+    ]
+    assert [job for _, args in chunks for job in args[0]] == ids
+    assert _tasks(ids[:2], False, settings) == [
+        (RUN_SMTP_TEST, [ids[0], 1]),
+        (RUN_SMTP_TEST, [ids[1], 1]),
+    ]

@@ -11,6 +11,7 @@ from mailprobe.crypto import SecretBox
 from mailprobe.jobs import JobStore
 from mailprobe.progress import ProgressStore
 from mailprobe.redisconn import get_redis
+from mailprobe.redisgroup import GroupedRedis
 from mailprobe.settings import Settings, get_settings
 from worker.probe import ProbeOptions
 from worker.progress import Watchers
@@ -34,7 +35,8 @@ def runtime() -> Runtime:
     client = get_redis(settings.redis_url, worker=True)
     return Runtime(
         settings=settings,
-        jobs=JobStore(client, settings.result_ttl),
+        # Hundreds of sessions at once: their job writes share round trips (group commit).
+        jobs=JobStore(GroupedRedis(client), settings.result_ttl),
         box=SecretBox(s.get_secret_value() for s in settings.encryption_keys),
         options=ProbeOptions.from_settings(settings),
         progress=ProgressStore(client, settings.result_ttl),

@@ -27,6 +27,7 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from celery import Task
 
@@ -73,6 +74,18 @@ def next_attempt(job: Job) -> int:
     return len(job.attempts) + 1
 
 
+@dataclass
+class Due:
+    """An attempt that is due to run: its job leased, the attempt appended to this task's
+    copy of the job (saved once JobStore.begin_attempt takes a destination slot)."""
+
+    stored: StoredJob
+    hold: Hold
+    attempt: Attempt
+    limit: int
+    host: str  # the destination host, whose session slots the attempt takes one of
+
+
 def run_attempt(rt: Runtime, job_id: str, attempt: int, worker: str) -> Again | None:
     """Run attempt number `attempt` of the job, if it is still due; what to do next.
 
@@ -80,16 +93,40 @@ def run_attempt(rt: Runtime, job_id: str, attempt: int, worker: str) -> Again | 
     """
     started = rt.jobs.start(job_id, rt.settings.lease_seconds, worker)
     if started is None:
-        # Another worker is running this job right now: look again once its lease ends.
-        return Again(rt.jobs.lease_ttl(job_id), attempt)
+        return busy_elsewhere(rt, job_id, attempt)
     hold, stored = started
     try:
-        return _run_leased(rt, hold, stored, attempt)
+        due = due_attempt(rt, hold, stored, attempt)
+        if not isinstance(due, Due):
+            return due
+        began = rt.jobs.begin_attempt(
+            due.stored.job,
+            hold,
+            due.host,
+            rt.settings.destination_concurrency,
+            rt.settings.lease_seconds,
+        )
+        return run_due(rt, due) if began else wait_turn(due)
     finally:
         rt.jobs.release(hold)
 
 
-def _run_leased(rt: Runtime, hold: Hold, stored: StoredJob | None, attempt: int) -> Again | None:
+def busy_elsewhere(rt: Runtime, job_id: str, attempt: int) -> Again:
+    """Another worker is running this job right now: look again once its lease ends."""
+    return Again(rt.jobs.lease_ttl(job_id), attempt)
+
+
+def wait_turn(due: Due) -> Again:
+    """The host has its share of sessions: wait a turn, without using an attempt (this
+    task's copy of the job, with the attempt appended, is not saved)."""
+    return Again(random.uniform(0.5, 1.5), due.attempt.number)
+
+
+def due_attempt(
+    rt: Runtime, hold: Hold, stored: StoredJob | None, attempt: int
+) -> Due | Again | None:
+    """The attempt to run now, under `hold`, for a task of attempt number `attempt`; or
+    nothing to run (the job ended, or the task is stale)."""
     if stored is None:
         log.warning("job %s: not found (expired or never stored); dropping the task", hold.job_id)
         return None
@@ -116,23 +153,20 @@ def _run_leased(rt: Runtime, hold: Hold, stored: StoredJob | None, attempt: int)
     if number > limit:
         _end(rt, stored, hold, "failed")
         return None
-    return _attempt(rt, stored, hold, number, limit)
-
-
-def _attempt(rt: Runtime, stored: StoredJob, hold: Hold, number: int, limit: int) -> Again | None:
-    job = stored.job
     now = utcnow()
-    attempt = Attempt(number=number, started_at=now)
+    new = Attempt(number=number, started_at=now)
     job.status = "running"
     job.started_at = job.started_at or now
-    job.attempts.append(attempt)
+    job.attempts.append(new)
     host = split_host_port(str(job.request["host"]))[0]
-    concurrency = rt.settings.destination_concurrency
-    if not rt.jobs.begin_attempt(job, hold, host, concurrency, rt.settings.lease_seconds):
-        # The host has its share of sessions: wait a turn, without using an attempt (this
-        # task's copy of the job, with the attempt appended, is not saved).
-        return Again(random.uniform(0.5, 1.5), number)
+    return Due(stored, hold, new, limit, host)
 
+
+def run_due(rt: Runtime, due: Due) -> Again | None:
+    """Run the attempt, begun (its destination slot taken, the job saved), and end it."""
+    stored, hold, attempt, limit = due.stored, due.hold, due.attempt, due.limit
+    job = stored.job
+    number = attempt.number
     try:
         request = stored.request_with_secrets(rt.box)
     except DecryptionError:
@@ -282,10 +316,16 @@ def _record_retest(job: Job, tenant: str) -> None:
             log.exception("job %s: its re-test could not be recorded", job.id)
 
 
-def enqueue(job_id: str, attempt: int = 1, countdown: float | None = None) -> None:
+def enqueue(
+    job_id: str, attempt: int = 1, countdown: float | None = None, producer: Any = None
+) -> None:
     """Send the task for a job's attempt (the API sends attempt 1 by name, the same way)."""
     celery_app.send_task(
-        RUN_SMTP_TEST, args=[job_id, attempt], queue=SMTP_QUEUE, countdown=countdown
+        RUN_SMTP_TEST,
+        args=[job_id, attempt],
+        queue=SMTP_QUEUE,
+        countdown=countdown,
+        producer=producer,
     )
 
 

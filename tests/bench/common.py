@@ -155,11 +155,16 @@ def ended_count(client: redis.Redis, job_ids: list[str]) -> int:
     return int(sum(pipe.execute()))
 
 
-def submit(base_url: str, env: dict[str, str], test: dict[str, Any], count: int) -> list[str]:
-    """`count` copies of `test` through POST /email/smtp/_tests, 1,000 at a time; job ids."""
+def _session(env: dict[str, str]) -> requests.Session:
     key = ApiKeyStore(get_redis(env["MAILPROBE_REDIS_URL"])).create("t-bench", list(PERMISSIONS))
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {key}"
+    return session
+
+
+def submit(base_url: str, env: dict[str, str], test: dict[str, Any], count: int) -> list[str]:
+    """`count` copies of `test` through POST /email/smtp/_tests, 1,000 at a time; job ids."""
+    session = _session(env)
     ids: list[str] = []
     while len(ids) < count:
         size = min(1000, count - len(ids))
@@ -168,4 +173,17 @@ def submit(base_url: str, env: dict[str, str], test: dict[str, Any], count: int)
         items = answer.json()["items"]
         assert all(item.get("job") for item in items), items[:3]
         ids += [item["job"]["id"] for item in items]
+    return ids
+
+
+def submit_singles(
+    base_url: str, env: dict[str, str], test: dict[str, Any], count: int
+) -> list[str]:
+    """`count` copies of `test`, one `POST /email/smtp/_test` each (one task each); job ids."""
+    session = _session(env)
+    ids: list[str] = []
+    for _ in range(count):
+        answer = session.post(f"{base_url}/email/smtp/_test", json=test)
+        assert answer.status_code == 202, answer.text
+        ids.append(answer.json()["id"])
     return ids

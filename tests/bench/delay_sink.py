@@ -1,7 +1,17 @@
 """An SMTP sink for benchmarks: accepts everything, delaying every reply by `delay` seconds.
 
 It runs an asyncio server in its own thread, so thousands of slow sessions cost it little,
-and counts sessions in flight (and the peak), messages accepted, and Message-IDs seen twice.
+and counts sessions in flight (and the peak), messages accepted, and messages by the job
+they are for (the X-Mailprobe-Job header worker/message.py writes): a job whose message came
+twice was sent twice. (Message-IDs cannot tell: each attempt makes a new one.)
+
+A message is accepted when the sink sends its 250 after DATA, as a server that commits then
+does: one whose client is gone by then (its worker killed during the reply's delay) never
+got a 250, and is not counted. A job sent again although an accepted copy's session went on
+past its 250 (to QUIT: the worker had read the 250, and records it before it goes on) is
+counted apart, by job, in `resent_after_record`: that is a second send no worker may make. One sent
+again after a copy whose session ended at its 250 can be SMTP's own window (RFC 1047): the
+worker died between reading the 250 and recording it.
 Given a TLS context, it offers STARTTLS, or with `implicit` speaks TLS from the first byte.
 """
 
@@ -14,7 +24,7 @@ import threading
 import time
 from collections import Counter
 
-_MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
+_JOB = re.compile(rb"^X-Mailprobe-Job:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 
 
 class DelaySink:
@@ -35,7 +45,9 @@ class DelaySink:
         self.accepted = 0
         self.first_at = 0.0  # monotonic time of the first session since reset()
         self.last_at = 0.0  # ... and of the last message accepted
-        self.message_ids: Counter[bytes] = Counter()
+        self.by_job: Counter[bytes] = Counter()  # messages accepted, by job id
+        self.went_on: set[bytes] = set()  # jobs with a copy whose session went on past its 250
+        self.resent_after_record: Counter[bytes] = Counter()  # ... accepted again after that
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -46,7 +58,8 @@ class DelaySink:
 
     @property
     def duplicates(self) -> int:
-        return sum(count - 1 for count in self.message_ids.values() if count > 1)
+        """Messages accepted beyond the first of their job: a job sent twice counts one."""
+        return sum(count - 1 for count in self.by_job.values() if count > 1)
 
     def reset(self) -> None:
         self.peak = self.in_flight
@@ -93,6 +106,7 @@ class DelaySink:
         self.peak = max(self.peak, self.in_flight)
         self.first_at = self.first_at or time.monotonic()
         secure = self.implicit
+        accepted_job: bytes | None = None  # the job of the message this session delivered
         try:
             await self._reply(writer, b"220 delay-sink ESMTP\r\n")
             while True:
@@ -113,13 +127,23 @@ class DelaySink:
                 elif verb == b"DATA":
                     await self._reply(writer, b"354 go ahead\r\n")
                     body = await reader.readuntil(b"\r\n.\r\n")
-                    match = _MESSAGE_ID.search(body)
-                    if match:
-                        self.message_ids[match.group(1)] += 1
+                    match = _JOB.search(body)
+                    job = match.group(1) if match else b""
+                    if self.delay:
+                        await asyncio.sleep(self.delay)
+                    if reader.at_eof() or writer.is_closing():
+                        return  # the client is gone: no 250, nothing committed
+                    self.by_job[job] += 1
+                    if job in self.went_on:
+                        self.resent_after_record[job] += 1
                     self.accepted += 1
                     self.last_at = time.monotonic()
-                    await self._reply(writer, b"250 2.0.0 queued\r\n")
+                    writer.write(b"250 2.0.0 queued\r\n")
+                    await writer.drain()
+                    accepted_job = job
                 elif verb == b"QUIT":
+                    if accepted_job is not None:
+                        self.went_on.add(accepted_job)
                     await self._reply(writer, b"221 bye\r\n")
                     return
                 else:
