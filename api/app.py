@@ -7,7 +7,17 @@ import logging
 from flask import Flask
 from flask_cors import CORS
 
-from api import console, events, metrics, providers, requestlog, service, smtp_tests, webhooks
+from api import (
+    console,
+    durable,
+    events,
+    metrics,
+    providers,
+    requestlog,
+    service,
+    smtp_tests,
+    webhooks,
+)
 from api.errors import register_error_handlers
 from api.openapi import PREFIXES, blueprint_suffix
 from api.services import build_services
@@ -49,5 +59,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         )
     register_error_handlers(app)
     requestlog.init_app(app)
+    durable.init_app(app)
     logging.getLogger("mailprobe").setLevel(logging.INFO)
     return app

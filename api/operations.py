@@ -16,6 +16,7 @@ from typing import TypeVar
 from api.destinations import check_smtp_destinations
 from api.errors import FAILED_PRECONDITION, ApiError, invalid, not_found
 from api.services import Services
+from mailprobe import durability
 from mailprobe.apikeys import Principal
 from mailprobe.jobs import is_id
 from mailprobe.limits import RateLimited
@@ -96,6 +97,15 @@ def enqueue(
             "the tenant's rate of test submissions is exceeded",
             headers={"Retry-After": str(math.ceil(limited.wait))},
         ) from None
+    try:
+        # With MAILPROBE_REDIS_MIN_REPLICAS, the jobs (and the Idempotency-Key's claim) are
+        # on the replicas before any task is queued: when they are not, nothing has run and
+        # undoing leaves nothing behind. The API's answer waits again for the tasks
+        # (api/app.py), after which a retry with the same key finds this job.
+        durability.replicated(svc.redis, svc.settings)
+    except Exception:
+        svc.jobs.delete_many([job.id for job in jobs], call.tenant)
+        raise
     try:
         with svc.celery.producer_or_acquire() as producer:
             for job in jobs:

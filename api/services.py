@@ -41,7 +41,7 @@ def build_services(settings: Settings) -> Services:
     # must be queued in that Redis, not in one the environment names.
     from worker.app import create_celery
 
-    client = get_redis(settings.redis_url)
+    client = get_redis(settings)
     # Built at start-up: a missing or malformed key stops the process here, not mid-request.
     box = SecretBox(key.get_secret_value() for key in settings.encryption_keys)
     return Services(

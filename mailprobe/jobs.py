@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from mailprobe import liveness, rediskeys
+from mailprobe import durability, liveness, rediskeys
 from mailprobe.crypto import SecretBox
 from mailprobe.limits import GCRA, RateLimit, RateLimited
 from mailprobe.metrics import (
@@ -34,6 +34,7 @@ from mailprobe.models import (
     SmtpTestRequest,
     utcnow,
 )
+from mailprobe.settings import Settings
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # Every id mailprobe makes (jobs, providers, webhooks) is a ULID of this form.
@@ -146,6 +147,11 @@ class Hold:
     def worker(self) -> str:
         """The worker holding the lease (its token is "worker random")."""
         return lease_holder(self.lease)
+
+
+# How long a worker tries to make its "message accepted" mark durable: about as long as its
+# Redis client retries a command (mailprobe.redisconn).
+MARK_SECONDS = 30.0
 
 
 def lease_holder(token: str) -> str:
@@ -392,9 +398,14 @@ class JobStore:
             *phase_observations(phases),
         )
 
-    def mark_accepted(self, job_id: str, report: Report) -> None:
-        """The server accepted the message: from now on it must never be sent again."""
-        self.redis.hset(rediskeys.job(job_id), "accepted", report.model_dump_json())
+    def mark_accepted(self, job_id: str, report: Report, settings: Settings) -> None:
+        """The server accepted the message: from now on it must never be sent again. With
+        MAILPROBE_REDIS_MIN_REPLICAS, the mark is on the replicas before the session goes on
+        (so before the job can succeed): a failover then cannot lose it and send again."""
+        name, doc = rediskeys.job(job_id), report.model_dump_json()
+        durability.write_durably(
+            self.redis, settings, lambda pipe: pipe.hset(name, "accepted", doc), MARK_SECONDS
+        )
 
     def finish(
         self, job: Job, tenant: str, hold: Hold, phases: list[PhaseReport] | None = None

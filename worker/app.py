@@ -9,6 +9,7 @@ from celery.signals import setup_logging
 
 from mailprobe import rediskeys
 from mailprobe.logs import configure_logging
+from mailprobe.redisconn import celery_broker
 from mailprobe.settings import Settings, get_settings
 
 SMTP_QUEUE = rediskeys.SMTP_QUEUE
@@ -18,9 +19,10 @@ DELIVER_WEBHOOK = "mailprobe.deliver_webhook"
 
 
 def create_celery(settings: Settings) -> Celery:
+    broker_url, transport, sentinel_options = celery_broker(settings)
     app = Celery(
         "mailprobe",
-        broker=settings.redis_url,
+        broker=broker_url,
         include=["worker.tasks", "worker.webhooks", "worker.maintenance"],
     )
     app.conf.update(
@@ -35,7 +37,7 @@ def create_celery(settings: Settings) -> Celery:
         task_ignore_result=True,
         # The disabled backend holds no state; without this Celery builds one per greenlet.
         result_backend_thread_safe=True,
-        broker_transport="worker.broker:Transport",
+        broker_transport=transport,
         task_serializer="json",
         accept_content=["json"],
         # The session deadline ends every probe; the hard limit only catches a bug.
@@ -50,6 +52,7 @@ def create_celery(settings: Settings) -> Celery:
             # Every running task acknowledges through this pool: kombu's default of 10
             # starves a gevent worker that runs hundreds at once.
             "max_connections": settings.worker_concurrency + 50,
+            **sentinel_options,
         },
         worker_hijack_root_logger=False,
         worker_send_task_events=False,

@@ -71,7 +71,7 @@ class Runtime:
 @lru_cache(maxsize=1)
 def runtime() -> Runtime:
     settings = get_settings()
-    client = get_redis(settings.redis_url, worker=True)
+    client = get_redis(settings, worker=True)
     return Runtime(
         settings=settings,
         jobs=JobStore(client, settings.result_ttl),
@@ -184,7 +184,7 @@ def _attempt(rt: Runtime, stored: StoredJob, hold: Hold, number: int, limit: int
             request,
             rt.options,
             reference=job.id,
-            on_accepted=lambda partial: rt.jobs.mark_accepted(job.id, partial),
+            on_accepted=lambda partial: rt.jobs.mark_accepted(job.id, partial, rt.settings),
             on_phase=feed,
         )
     except BaseException:

@@ -1,7 +1,8 @@
 """An SMTP sink for benchmarks: accepts everything, delaying every reply by `delay` seconds.
 
 It runs an asyncio server in its own thread, so thousands of slow sessions cost it little,
-and counts sessions in flight (and the peak), messages accepted, and Message-IDs seen twice.
+and counts sessions in flight (and the peak), messages accepted, and messages of one job
+received twice (by their X-Mailprobe-Job header: a message sent again has a new Message-ID).
 Given a TLS context, it offers STARTTLS, or with `implicit` speaks TLS from the first byte.
 """
 
@@ -15,6 +16,7 @@ import time
 from collections import Counter
 
 _MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
+_JOB = re.compile(rb"^X-Mailprobe-Job:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 
 
 class DelaySink:
@@ -36,6 +38,7 @@ class DelaySink:
         self.first_at = 0.0  # monotonic time of the first session since reset()
         self.last_at = 0.0  # ... and of the last message accepted
         self.message_ids: Counter[bytes] = Counter()
+        self.jobs: Counter[str] = Counter()  # job id -> messages received for it
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -46,7 +49,9 @@ class DelaySink:
 
     @property
     def duplicates(self) -> int:
-        return sum(count - 1 for count in self.message_ids.values() if count > 1)
+        """Messages received again: for a job already delivered, or with a Message-ID seen."""
+        again = [*self.jobs.values(), *self.message_ids.values()]
+        return sum(count - 1 for count in again if count > 1)
 
     def reset(self) -> None:
         self.peak = self.in_flight
@@ -116,6 +121,9 @@ class DelaySink:
                     match = _MESSAGE_ID.search(body)
                     if match:
                         self.message_ids[match.group(1)] += 1
+                    job = _JOB.search(body)
+                    if job:
+                        self.jobs[job.group(1).decode()] += 1
                     self.accepted += 1
                     self.last_at = time.monotonic()
                     await self._reply(writer, b"250 2.0.0 queued\r\n")
