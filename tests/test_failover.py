@@ -1,0 +1,157 @@
+"""Redis under Sentinel: a 202 survives the loss of the primary, and a write no replica has
+is never answered 2xx.
+
+A real primary, two replicas and three Sentinels (tests/sentinels.py); the real API and a
+worker on the sentinel:// URL with MAILPROBE_REDIS_MIN_REPLICAS=1. The tests run in order:
+the last one kills the primary.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from mailprobe import rediskeys
+from tests.bench.delay_sink import DelaySink
+from tests.bench.failover import FAILOVER_SETTINGS, failover_soak, print_runs
+from tests.conftest import Service, probe_body, running_service
+from tests.sentinels import SentinelGroup, sentinel_group
+from tests.smtp_servers import free_port, start_smtp_server
+from tests.support import wait_for
+from tests.test_providers import provider_body
+
+WAIT_TIMEOUT_MS = 500
+
+
+@pytest.fixture(scope="module")
+def group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelGroup]:
+    with sentinel_group(tmp_path_factory.mktemp("sentinel")) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def failover(
+    service_env: dict[str, str], group: SentinelGroup, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    env = {
+        **service_env,
+        **FAILOVER_SETTINGS,
+        "MAILPROBE_REDIS_URL": group.url,
+        "MAILPROBE_REDIS_WAIT_TIMEOUT": str(WAIT_TIMEOUT_MS),
+        "MAILPROBE_PORT": str(free_port()),
+    }
+    with running_service(env, group.primary(), tmp_path_factory.mktemp("failover")) as running:
+        yield running
+
+
+def _in_sync(group: SentinelGroup) -> bool:
+    info = group.primary().client().info("replication")
+    return [info.get(f"slave{i}", {}).get("state") for i in range(2)] == ["online", "online"]
+
+
+def test_with_no_replica_answering_a_submission_is_503_and_leaves_nothing(
+    failover: Service, group: SentinelGroup
+) -> None:
+    tenant = "t-no-replica"
+    client = failover.client(failover.key(tenant=tenant))
+    server = start_smtp_server()
+    body = probe_body(server.address)
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    primary = group.primary().client()
+    try:
+        for port in group.replicas():
+            group.pause(port)
+        started = time.monotonic()
+        # The timeout bounds the answer: a hang fails the test.
+        refused = client.post("/email/smtp/_test", json=body, headers=key, timeout=10)
+        waited = time.monotonic() - started
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Retry-After"] == "1"
+        assert refused.json()["code"] == 14  # UNAVAILABLE
+        assert "replicas" in refused.json()["message"]
+        # A batch and a provider write are refused alike (never a 500).
+        batch = client.post("/email/smtp/_tests", json={"tests": [body]}, timeout=10)
+        assert batch.status_code == 503, batch.text
+        provider = client.post("/email/smtp", json=provider_body(server.address), timeout=10)
+        assert provider.status_code == 503, provider.text
+        print(f"\n  no replica: 503 after {waited:.2f} s (WAIT timeout {WAIT_TIMEOUT_MS} ms)")
+
+        # Nothing half-written: no job, no claim on the key, no task queued.
+        assert primary.zcard(rediskeys.tenant_jobs(tenant)) == 0
+        assert not list(primary.scan_iter(rediskeys.job("*")))
+        assert not list(primary.scan_iter(f"{rediskeys.PREFIX}:idempotency:{tenant}:*"))
+        assert primary.llen(rediskeys.SMTP_QUEUE) == 0
+    finally:
+        for port in list(group.stopped):
+            group.resume(port)
+    wait_for(lambda: _in_sync(group), 20, "the replicas to catch up")
+
+    # The client's retry with the same key is a new, single job.
+    accepted = client.post("/email/smtp/_test", json=body, headers=key)
+    assert accepted.status_code == 202, accepted.text
+    assert "Idempotent-Replayed" not in accepted.headers
+    job = client.ended(accepted.json()["id"])
+    assert job["status"] == "succeeded"
+    assert len(server.handler.received) == 1
+    assert server.handler.received[0].message["X-Mailprobe-Job"] == job["id"]
+    server.stop()
+
+
+def test_a_retry_after_an_unacknowledged_202_finds_the_same_job(
+    failover: Service, group: SentinelGroup
+) -> None:
+    """The jobs reached a replica, the task did not: the 503 leaves the job, and the retry
+    with the same key answers it (waiting for the replicas again), never a second one."""
+    client = failover.client(failover.key(tenant="t-late-replica"))
+    server = start_smtp_server()
+    body = probe_body(server.address)
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = client.post("/email/smtp/_test", json=body, headers=key)
+    assert first.status_code == 202
+    try:
+        for port in group.replicas():
+            group.pause(port)
+        again = client.post("/email/smtp/_test", json=body, headers=key, timeout=10)
+        assert again.status_code == 503, again.text  # the replay, too, waits for a replica
+    finally:
+        for port in list(group.stopped):
+            group.resume(port)
+    wait_for(lambda: _in_sync(group), 20, "the replicas to catch up")
+    replayed = client.post("/email/smtp/_test", json=body, headers=key)
+    assert replayed.status_code in (200, 202)
+    assert replayed.json()["id"] == first.json()["id"]
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert client.ended(first.json()["id"])["status"] == "succeeded"
+    assert len(server.handler.received) == 1
+    server.stop()
+
+
+def test_the_primary_dies_under_load_and_no_accepted_job_is_lost_or_sent_twice(
+    failover: Service, group: SentinelGroup
+) -> None:
+    jobs = 150
+    sink = DelaySink(0.1).start()  # a session of about 0.7 s: some are in flight at the kill
+    try:
+        run = failover_soak(
+            failover,
+            group,
+            sink,
+            failover.key(tenant="t-failover"),
+            jobs,
+            lambda run: sink.accepted >= 5 and sink.in_flight > 0,
+            pace=0.1,  # 40 submissions/s: they go on through the failover
+            end_within=90,
+        )
+    finally:
+        sink.stop()
+    print()
+    print_runs({"while accepting messages": run})
+    assert len(run.accepted) == jobs
+    assert run.refused, "the kill refused no submission: it did not happen under load"
+    assert run.lost == 0, run.statuses
+    assert run.statuses["succeeded"] == jobs
+    assert run.sent_twice == 0
+    assert sorted(sink.jobs) == sorted(run.accepted)  # each job's message arrived
