@@ -97,14 +97,15 @@ def enqueue(
             "the tenant's rate of test submissions is exceeded",
             headers={"Retry-After": str(math.ceil(limited.wait))},
         ) from None
+    job_ids = [job.id for job in jobs]
     try:
         # With MAILPROBE_REDIS_MIN_REPLICAS, the jobs (and the Idempotency-Key's claim) are
         # on the replicas before any task is queued: when they are not, nothing has run and
         # undoing leaves nothing behind. The API's answer waits again for the tasks
-        # (api/app.py), after which a retry with the same key finds this job.
+        # (api/durable.py), after which a retry with the same key finds this job.
         durability.replicated(svc.redis, svc.settings)
     except Exception:
-        svc.jobs.delete_many([job.id for job in jobs], call.tenant)
+        durability.across_failover(lambda: svc.jobs.delete_many(job_ids, call.tenant))
         raise
     try:
         with svc.celery.producer_or_acquire() as producer:
@@ -116,7 +117,7 @@ def enqueue(
         # Not enqueued means not accepted: leave nothing half-written behind (a task already
         # sent finds no job and is dropped).
         try:
-            svc.jobs.delete_many([job.id for job in jobs], call.tenant)
+            durability.across_failover(lambda: svc.jobs.delete_many(job_ids, call.tenant))
         finally:
             raise
     return jobs

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import redis
 
@@ -21,6 +22,12 @@ from mailprobe.settings import Settings
 log = logging.getLogger("mailprobe.durability")
 
 FENCE_TTL_MS = 60_000
+# How long bookkeeping that must not be left half-done (undoing a job not accepted, recording
+# what an Idempotency-Key made) is tried again: longer than a failover takes (the Sentinels'
+# down-after-milliseconds and an election: seconds).
+FAILOVER_SECONDS = 15.0
+
+T = TypeVar("T")
 
 
 class NotReplicated(Exception):
@@ -68,4 +75,18 @@ def write_durably(client: redis.Redis, settings: Settings, write: Write, seconds
             if time.monotonic() >= deadline:
                 log.warning("a write was not acknowledged by replicas: %s", exc)
                 return False
+        time.sleep(0.2)
+
+
+def across_failover(action: Callable[[], T], seconds: float = FAILOVER_SECONDS) -> T:
+    """`action()`, tried again while Redis cannot be reached, for up to `seconds`: a write
+    that finishes what a request began (so it must be idempotent), which a failover in the
+    middle of the request must not leave half-done."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return action()
+        except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError):
+            if time.monotonic() >= deadline:
+                raise
         time.sleep(0.2)
