@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
 import redis
-import redis.asyncio
-import redis.asyncio.sentinel
 import redis.sentinel
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 if TYPE_CHECKING:
+    import redis.asyncio
+
     from mailprobe.settings import Settings
 
 # Longer than the longest long poll (Settings.max_wait is at most 300 s).
@@ -94,7 +94,9 @@ class _Target:
     def sentinel(self) -> SentinelUrl | None:
         return parse_sentinel_url(self.url) if self.url.startswith("sentinel://") else None
 
-    def sentinels(self, connection: dict[str, Any], factory: Any = redis.sentinel.Sentinel) -> Any:
+    def sentinels(self, factory: Any = redis.sentinel.Sentinel) -> Any:
+        """The Sentinels (redis-py's Sentinel, or its asyncio one), with what every
+        connection to the primary they name needs: database and Redis's own credentials."""
         found = self.sentinel
         assert found is not None and self.master is not None
         return factory(
@@ -107,7 +109,6 @@ class _Target:
             db=found.db,
             username=found.username,
             password=found.password,
-            **connection,
         )
 
 
@@ -147,7 +148,7 @@ def _pooled(target: _Target, worker: bool) -> redis.Redis:
     }
     if target.sentinel is None:
         return redis.Redis.from_url(target.url, **options)
-    client: redis.Redis = target.sentinels({}).master_for(target.master, **options)
+    client: redis.Redis = target.sentinels().master_for(target.master, **options)
     return client
 
 
@@ -160,7 +161,7 @@ def connect_once(settings: Settings, **options: Any) -> redis.Redis:
         return redis.Redis.from_url(target.url, **options)
     found = target.sentinel
     assert found is not None
-    host, port = target.sentinels({}).discover_master(target.master)
+    host, port = target.sentinels().discover_master(target.master)
     return redis.Redis(
         host, port, db=found.db, username=found.username, password=found.password, **options
     )
@@ -169,11 +170,16 @@ def connect_once(settings: Settings, **options: Any) -> redis.Redis:
 def get_async_redis(settings: Settings) -> redis.asyncio.Redis:
     """An asyncio client on the primary (the gRPC server's waiter); no read timeout: its
     XREAD blocks for a bounded time itself."""
+    # Imported here: imported with this module, before gunicorn's gevent workers patch the
+    # standard library, redis.asyncio would keep an unpatched ssl.
+    import redis.asyncio
+    import redis.asyncio.sentinel
+
     target = _target(settings)
     options: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": CONNECT_TIMEOUT}
     if target.sentinel is None:
         return redis.asyncio.Redis.from_url(target.url, **options)
-    client: redis.asyncio.Redis = target.sentinels({}, redis.asyncio.sentinel.Sentinel).master_for(
+    client: redis.asyncio.Redis = target.sentinels(redis.asyncio.sentinel.Sentinel).master_for(
         target.master, **options
     )
     return client

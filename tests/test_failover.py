@@ -13,12 +13,18 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import redis.sentinel
+from kombu.connection import Connection
+from pydantic import SecretStr
 
 from mailprobe import rediskeys
+from mailprobe.crypto import generate_key
+from mailprobe.redisconn import celery_broker
+from mailprobe.settings import Settings
 from tests.bench.delay_sink import DelaySink
 from tests.bench.failover import FAILOVER_SETTINGS, failover_soak, print_runs
 from tests.conftest import Service, probe_body, running_service
-from tests.sentinels import SentinelGroup, sentinel_group
+from tests.sentinels import MASTER, SentinelGroup, sentinel_group
 from tests.smtp_servers import free_port, start_smtp_server
 from tests.support import wait_for
 from tests.test_providers import provider_body
@@ -50,6 +56,35 @@ def failover(
 def _in_sync(group: SentinelGroup) -> bool:
     info = group.primary().client().info("replication")
     return [info.get(f"slave{i}", {}).get("state") for i in range(2)] == ["online", "online"]
+
+
+def test_the_broker_s_sentinel_channel_keeps_one_client_on_the_primary(
+    group: SentinelGroup,
+) -> None:
+    """worker/broker.py's SentinelTransport: kombu's Sentinel pool, one synchronous client per
+    channel on it (tests/test_kombu_contract.py checks the same for the plain transport)."""
+    settings = Settings(
+        encryption_keys=[SecretStr(generate_key("k1"))],
+        redis_url=group.url.replace("/0", "/15"),
+        redis_sentinel_master=MASTER,
+    )
+    url, transport, options = celery_broker(settings)
+    broker = Connection(url, transport=transport, transport_options=options)  # type: ignore[no-untyped-call]
+    with broker as connection:
+        channel = connection.default_channel
+        client = channel._create_client()
+        assert channel._create_client() is client
+        assert isinstance(client.connection_pool, redis.sentinel.SentinelConnectionPool)
+        assert client.connection_pool is channel.pool
+        queue = connection.SimpleQueue("mailprobe.sentinel-contract")
+        queue.put({"n": 1})
+        message = queue.get(timeout=5)
+        assert message.payload == {"n": 1}
+        message.ack()
+        assert client.hlen(channel.unacked_key) == 0
+        queue.close()
+        assert group.primary().client().info("keyspace").get("db15")  # on the primary
+        client.flushdb()
 
 
 def test_with_no_replica_answering_a_submission_is_503_and_leaves_nothing(

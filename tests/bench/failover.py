@@ -208,18 +208,25 @@ def _service_env(group: SentinelGroup, **overrides: str) -> dict[str, str]:
 
 
 def one_run(root: Path, jobs: int, delay: float, name: str) -> FailoverRun:
-    kill_when: Callable[[FailoverRun], bool]
+    """One soak on a group of its own: the primary killed "early" (after a tenth of the jobs
+    were answered 202) or "while accepting messages" (once the sink has accepted a tenth
+    and is in sessions). 8 clients, each waiting 50 ms between two submissions, so that
+    submissions go on through the failover."""
     with sentinel_group(root / "redis") as group:
         sink = DelaySink(delay).start()
         try:
             env = _service_env(group)
             with running_service(env, group.primary(), root / "logs") as service:
                 key = service.key(tenant="t-failover")
-                if name == "early":
-                    kill_when = lambda run: len(run.accepted) >= jobs // 10  # noqa: E731
-                else:
-                    kill_when = lambda run: sink.accepted >= jobs // 3 and sink.in_flight > 0  # noqa: E731
-                return failover_soak(service, group, sink, key, jobs, kill_when, clients=8)
+
+                def kill_when(run: FailoverRun) -> bool:
+                    if name == "early":
+                        return len(run.accepted) >= jobs // 10
+                    return sink.accepted >= jobs // 10 and sink.in_flight > 0
+
+                return failover_soak(
+                    service, group, sink, key, jobs, kill_when, clients=8, pace=0.05
+                )
         finally:
             sink.stop()
 
