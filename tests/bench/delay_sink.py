@@ -1,8 +1,8 @@
 """An SMTP sink for benchmarks: accepts everything, delaying every reply by `delay` seconds.
 
 It runs an asyncio server in its own thread, so thousands of slow sessions cost it little,
-and counts sessions in flight (and the peak), messages accepted, and messages of one job
-received twice (by their X-Mailprobe-Job header: a message sent again has a new Message-ID).
+and counts sessions in flight (and the peak), messages accepted, Message-IDs seen twice, and
+messages of one job received twice (by their X-Mailprobe-Job header).
 Given a TLS context, it offers STARTTLS, or with `implicit` speaks TLS from the first byte.
 """
 
@@ -49,9 +49,14 @@ class DelaySink:
 
     @property
     def duplicates(self) -> int:
-        """Messages received again: for a job already delivered, or with a Message-ID seen."""
-        again = [*self.jobs.values(), *self.message_ids.values()]
-        return sum(count - 1 for count in again if count > 1)
+        """Messages whose Message-ID was seen before."""
+        return sum(count - 1 for count in self.message_ids.values() if count > 1)
+
+    @property
+    def sent_again(self) -> int:
+        """Messages for a job whose message was received before (a message sent again gets a
+        new Message-ID: only the job id in its X-Mailprobe-Job header tells)."""
+        return sum(count - 1 for count in self.jobs.values() if count > 1)
 
     def reset(self) -> None:
         self.peak = self.in_flight

@@ -178,7 +178,7 @@ def failover_soak(
 
     with contextlib.suppress(AssertionError):  # what has not ended by then is lost
         wait_for(all_ended, end_within, "every accepted job to end")
-    run.sent_twice = sink.duplicates
+    run.sent_twice = sink.sent_again
     return run
 
 
