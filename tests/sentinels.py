@@ -173,9 +173,13 @@ def sentinel_group(directory: Path) -> Iterator[SentinelGroup]:
             # Each Sentinel has found both replicas and the other Sentinels (it can vote).
             try:
                 for port in group.sentinels:
-                    state: Any = redis.Redis(port=port, decode_responses=True).sentinel_master(
-                        MASTER
-                    )
+                    # SENTINEL MASTER by hand: redis-py 6.4's sentinel_master() breaks; a
+                    # reply is a dict or, unparsed (6.4), its pairs in a list.
+                    sentinel: Any = redis.Redis(port=port, decode_responses=True)
+                    reply = sentinel.execute_command("SENTINEL", "MASTER", MASTER)
+                    if not isinstance(reply, dict):
+                        reply = dict(zip(reply[::2], reply[1::2], strict=True))
+                    state = reply
                     if int(state["num-slaves"]) < 2 or int(state["num-other-sentinels"]) < 2:
                         return False
                 return True
