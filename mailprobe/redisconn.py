@@ -34,6 +34,27 @@ SENTINEL_TIMEOUT = 1.0
 SENTINEL_PORT = 26379
 
 
+class PrimaryConnection(redis.sentinel.SentinelManagedConnection):
+    """redis-py's connection to the primary the Sentinels name, asking them on every connect.
+
+    redis-py (6.4 to 8.1) reconnects a dropped connection before sending a command through
+    connect_check_health, which its Sentinel connection does not override: it retried the
+    old primary's address with the client's whole backoff (about 40 s for a worker) after
+    the failover had ended, and jobs held past their lease were sent again.
+    """
+
+    def connect_check_health(
+        self, check_health: bool = True, retry_socket_connect: bool = True
+    ) -> None:
+        # connect_to() (redis-py's own connect) has just asked the Sentinels and passes False.
+        if self._sock is None and retry_socket_connect and self.connection_pool.is_master:
+            self.host, self.port = self.connection_pool.get_master_address()
+            retry_socket_connect = False  # the command's own retries ask the Sentinels again
+        super().connect_check_health(
+            check_health=check_health, retry_socket_connect=retry_socket_connect
+        )
+
+
 @dataclass(frozen=True)
 class SentinelUrl:
     """A sentinel:// URL, parsed: the Sentinels, the database, and Redis's own credentials."""
@@ -148,7 +169,9 @@ def _pooled(target: _Target, worker: bool) -> redis.Redis:
     }
     if target.sentinel is None:
         return redis.Redis.from_url(target.url, **options)
-    client: redis.Redis = target.sentinels().master_for(target.master, **options)
+    client: redis.Redis = target.sentinels().master_for(
+        target.master, connection_class=PrimaryConnection, **options
+    )
     return client
 
 
@@ -161,7 +184,7 @@ def connect_once(settings: Settings, **options: Any) -> redis.Redis:
         return redis.Redis.from_url(target.url, **options)
     found = target.sentinel
     assert found is not None
-    host, port = target.sentinels().discover_master(target.master)
+    host, port = target.sentinels().discover_master(target.master)  # asked again at each call
     return redis.Redis(
         host, port, db=found.db, username=found.username, password=found.password, **options
     )

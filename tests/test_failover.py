@@ -12,11 +12,14 @@ import time
 import uuid
 from collections.abc import Iterator
 
+import grpc
 import pytest
 import redis.sentinel
 from kombu.connection import Connection
 from pydantic import SecretStr
 
+from api.zitadel.methods import SERVICE
+from api.zitadel.pb.zitadel import admin_pb2
 from mailprobe import rediskeys
 from mailprobe.crypto import generate_key
 from mailprobe.redisconn import celery_broker
@@ -87,6 +90,29 @@ def test_the_broker_s_sentinel_channel_keeps_one_client_on_the_primary(
         client.flushdb()
 
 
+def test_native_grpc_waits_for_the_end_through_the_sentinels(failover: Service) -> None:
+    """The gRPC server's waiter (an asyncio client on the primary the Sentinels name) sees
+    the job end: the call answers after the message is there."""
+    server = start_smtp_server()
+    request = admin_pb2.TestEmailProviderSMTPRequest(
+        sender_address="probe@example.com",
+        sender_name="Wire",
+        host=server.address,
+        receiver_address="inbox@example.org",
+    )
+    with grpc.insecure_channel(failover.grpc_target) as channel:
+        call = channel.unary_unary(
+            f"/{SERVICE}/TestEmailProviderSMTP",
+            request_serializer=admin_pb2.TestEmailProviderSMTPRequest.SerializeToString,
+            response_deserializer=admin_pb2.TestEmailProviderSMTPResponse.FromString,
+        )
+        key = failover.key(tenant="t-grpc")
+        response = call(request, metadata=(("authorization", f"Bearer {key}"),), timeout=30)
+    assert response == admin_pb2.TestEmailProviderSMTPResponse()
+    assert len(server.handler.received) == 1
+    server.stop()
+
+
 def test_with_no_replica_answering_a_submission_is_503_and_leaves_nothing(
     failover: Service, group: SentinelGroup
 ) -> None:
@@ -116,7 +142,9 @@ def test_with_no_replica_answering_a_submission_is_503_and_leaves_nothing(
 
         # Nothing half-written: no job, no claim on the key, no task queued.
         assert primary.zcard(rediskeys.tenant_jobs(tenant)) == 0
-        assert not list(primary.scan_iter(rediskeys.job("*")))
+        hashes = primary.scan_iter(rediskeys.job("*"), _type="hash")
+        owners = [primary.hget(name, "tenant") for name in hashes]
+        assert tenant not in owners
         assert not list(primary.scan_iter(f"{rediskeys.PREFIX}:idempotency:{tenant}:*"))
         assert primary.llen(rediskeys.SMTP_QUEUE) == 0
     finally:

@@ -14,6 +14,8 @@ from typing import Any
 
 from kombu.transport import redis as kombu_redis
 
+from mailprobe.redisconn import PrimaryConnection
+
 
 class Channel(kombu_redis.Channel):
     @cached_property
@@ -33,6 +35,8 @@ class Transport(kombu_redis.Transport):
 class SentinelChannel(Channel, kombu_redis.SentinelChannel):
     """The same channel on kombu's Sentinel pool: its connections ask the Sentinels where
     the primary is, and ask again after a failover (mailprobe.redisconn.celery_broker)."""
+
+    connection_class = PrimaryConnection
 
 
 class SentinelTransport(Transport, kombu_redis.SentinelTransport):
