@@ -9,6 +9,7 @@ from flask_cors import CORS
 
 from api import (
     console,
+    durable,
     events,
     metrics,
     providers,
@@ -58,5 +59,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         )
     register_error_handlers(app)
     requestlog.init_app(app)
+    durable.init_app(app)
     logging.getLogger("mailprobe").setLevel(logging.INFO)
     return app

@@ -39,7 +39,7 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
-    client = get_redis(settings.redis_url)
+    client = get_redis(settings)
     # Built at start-up: a missing or malformed key stops the process here, not mid-request.
     box = SecretBox(key.get_secret_value() for key in settings.encryption_keys)
     return Services(

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 from werkzeug.exceptions import HTTPException
 
+from mailprobe.errors import NotReplicated
 from mailprobe.models.status import (
     BadRequestDetail,
     ErrorDetail,
@@ -173,18 +174,29 @@ _UNAVAILABLE = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     redis.exceptions.BusyLoadingError,
+    # A primary demoted by a failover, before the client has asked the Sentinels again.
+    redis.exceptions.ReadOnlyError,
     kombu.exceptions.OperationalError,
 )
 
 
 def as_api_error(exc: Exception) -> ApiError:
     """Any exception as the error the caller gets, whatever the transport: ApiError as is,
-    invalid input as 400, Redis out of reach as 503, and anything else as a 500 that
+    invalid input as 400, Redis out of reach (or a write its replicas did not
+    acknowledge) as 503, and anything else as a 500 that
     carries only a correlation id (the details go to the log)."""
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, ValidationError):
         return from_validation_error(exc)
+    if isinstance(exc, NotReplicated):
+        log.warning("write not replicated: %s", exc)
+        return ApiError(
+            503,
+            "the write was not acknowledged by enough Redis replicas; retry (with the same "
+            "Idempotency-Key) shortly",
+            headers={"Retry-After": "1"},
+        )
     if isinstance(exc, _UNAVAILABLE):
         log.warning("Redis unavailable: %s", type(exc).__name__)
         return ApiError(

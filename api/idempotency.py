@@ -17,7 +17,7 @@ from flask import request
 from api.auth import current_principal
 from api.dependencies import services
 from api.errors import ApiError, invalid, not_found
-from mailprobe import rediskeys
+from mailprobe import durability, rediskeys
 
 KEPT_SECONDS = 24 * 3600
 HEADER = "Idempotency-Key"
@@ -48,12 +48,24 @@ def idempotent(
     ).hexdigest()
 
     if svc.redis.eval(_CLAIM, 1, name, fingerprint, KEPT_SECONDS):
+        # Once claimed, the key must end free or with its result, even when the primary is
+        # lost meanwhile: a claim left without a result would answer 409 for 24 hours.
         try:
             result = create()
         except BaseException:
-            svc.redis.delete(name)  # not created: the key is free again
+            # Not created: the key is free again.
+            durability.across_failover(lambda: svc.redis.delete(name))
             raise
-        svc.redis.hset(name, "result", remember(result))
+        kept = remember(result)
+
+        def record() -> None:
+            # The whole claim again: the one a failover lost is remade, not left half.
+            pipe = svc.redis.pipeline(transaction=True)
+            pipe.hset(name, mapping={"request": fingerprint, "result": kept})
+            pipe.expire(name, KEPT_SECONDS)
+            pipe.execute()
+
+        durability.across_failover(record)
         return result, False
 
     stored_fingerprint, remembered = svc.redis.hmget(name, ["request", "result"])

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from api.dependencies import Services
 from api.destinations import check_smtp_destinations
 from api.errors import FAILED_PRECONDITION, ApiError, invalid, not_found
+from mailprobe import durability
 from mailprobe.apikeys import Principal
 from mailprobe.errors import RateLimited, StaleSecret
 from mailprobe.ids import is_id
@@ -96,15 +97,25 @@ def enqueue(
             "the tenant's rate of test submissions is exceeded",
             headers={"Retry-After": str(math.ceil(limited.wait))},
         ) from None
+    job_ids = [job.id for job in jobs]
+    try:
+        # With MAILPROBE_REDIS_MIN_REPLICAS, the jobs (and the Idempotency-Key's claim) are
+        # on the replicas before any task is queued: when they are not, nothing has run and
+        # undoing leaves nothing behind. The API's answer waits again for the tasks
+        # (api/durable.py), after which a retry with the same key finds this job.
+        durability.replicated(svc.redis, svc.settings)
+    except Exception:
+        durability.across_failover(lambda: svc.jobs.delete_many(job_ids, call.tenant))
+        raise
     try:
         with svc.celery.producer_or_acquire() as producer:
-            for name, args in _tasks([job.id for job in jobs], chunked, svc.settings):
+            for name, args in _tasks(job_ids, chunked, svc.settings):
                 svc.celery.send_task(name, args=args, queue=SMTP_QUEUE, producer=producer)
     except Exception:
         # Not enqueued means not accepted: leave nothing half-written behind (a task already
         # sent finds no job and is dropped).
         try:
-            svc.jobs.delete_many([job.id for job in jobs], call.tenant)
+            durability.across_failover(lambda: svc.jobs.delete_many(job_ids, call.tenant))
         finally:
             raise
     return jobs

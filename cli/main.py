@@ -218,7 +218,7 @@ def jobs_stuck() -> None:
     from mailprobe.redisconn import get_redis
 
     settings = _settings()
-    store = JobStore(get_redis(settings.redis_url), settings.result_ttl)
+    store = JobStore(get_redis(settings), settings.result_ttl)
     for job_id in store.stale(time.time() - settings.stuck_seconds):
         stored = store.load(job_id)
         if stored is not None:
@@ -258,7 +258,7 @@ def keys_create(tenant: str, permissions: tuple[str, ...]) -> None:
 
     settings = _settings()
     try:
-        key = ApiKeyStore(get_redis(settings.redis_url)).create(tenant, list(permissions))
+        key = ApiKeyStore(get_redis(settings)).create(tenant, list(permissions))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(
@@ -274,7 +274,7 @@ def keys_revoke(key: str) -> None:
     from mailprobe.apikeys import ApiKeyStore
     from mailprobe.redisconn import get_redis
 
-    if not ApiKeyStore(get_redis(_settings().redis_url)).revoke(key):
+    if not ApiKeyStore(get_redis(_settings())).revoke(key):
         raise click.ClickException("no such API key")
     click.echo("revoked")
 
@@ -294,7 +294,7 @@ def keys_rotate() -> None:
     settings = _settings()
     box = SecretBox(key.get_secret_value() for key in settings.encryption_keys)
     try:
-        counts = reseal_secrets(get_redis(settings.redis_url), box)
+        counts = reseal_secrets(get_redis(settings), box)
     except DecryptionError as exc:
         raise click.ClickException(f"{exc}: keep every old key configured until rotated") from None
     click.echo(
@@ -501,7 +501,7 @@ def schedule(provider_id: str | None, as_json: bool) -> None:
     from mailprobe.schedule import RetestSchedule
 
     settings = _settings(keys=False)
-    client = get_redis(settings.redis_url)
+    client = get_redis(settings)
     plan = RetestSchedule(client, settings.result_ttl)
     try:
         if provider_id is None:
@@ -537,7 +537,7 @@ def status(as_json: bool) -> None:
     from mailprobe.redisconn import get_redis
 
     try:
-        snapshot = read_snapshot(get_redis(_settings(keys=False).redis_url), recent=True)
+        snapshot = read_snapshot(get_redis(_settings(keys=False)), recent=True)
     except redis.RedisError as exc:
         raise click.ClickException(f"Redis does not answer: {type(exc).__name__}") from None
     if as_json:

@@ -1,4 +1,5 @@
-"""kombu's Redis transport, with one Redis client per channel instead of one per command.
+"""kombu's Redis transport (and its Sentinel form), with one Redis client per channel
+instead of one per command.
 
 kombu builds a new `redis.Redis` for every acknowledgement, every unacked-index write and
 every publish (`Channel._create_client`), and redis-py's constructor copies its table of
@@ -12,6 +13,8 @@ from functools import cached_property
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
+
+from mailprobe.redisconn import PrimaryConnection
 
 
 class Channel(kombu_redis.Channel):
@@ -27,3 +30,14 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+class SentinelChannel(Channel, kombu_redis.SentinelChannel):
+    """The same channel on kombu's Sentinel pool: its connections ask the Sentinels where
+    the primary is, and ask again after a failover (mailprobe.redisconn.celery_broker)."""
+
+    connection_class = PrimaryConnection
+
+
+class SentinelTransport(Transport, kombu_redis.SentinelTransport):
+    Channel = SentinelChannel

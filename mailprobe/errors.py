@@ -9,7 +9,9 @@ holds a secret; the front-ends give each its own code (api/errors.py and the ope
     │                       sealed for another record)
     ├── DestinationRefused  the destination policy does not allow a host, address or port
     ├── RateLimited         over the tenant's rate: `wait` seconds until it would be admitted
-    └── StaleSecret         a stored secret would go to a destination it was not stored for
+    ├── StaleSecret         a stored secret would go to a destination it was not stored for
+    └── NotReplicated       fewer Redis replicas than MAILPROBE_REDIS_MIN_REPLICAS
+                            acknowledged a write in time (mailprobe.durability)
 """
 
 from __future__ import annotations
@@ -41,3 +43,12 @@ class RateLimited(MailprobeError):
 
 class StaleSecret(MailprobeError):
     """A stored secret would go to a destination it was not stored for."""
+
+
+class NotReplicated(MailprobeError):
+    """Fewer replicas than MAILPROBE_REDIS_MIN_REPLICAS acknowledged in time."""
+
+    def __init__(self, acknowledged: int, wanted: int) -> None:
+        super().__init__(f"{acknowledged} of {wanted} replicas acknowledged the write")
+        self.acknowledged = acknowledged
+        self.wanted = wanted

@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from mailprobe import liveness, rediskeys
+from mailprobe import durability, liveness, rediskeys
 from mailprobe.crypto import SecretBox, job_context, open_secrets, seal_secrets
 from mailprobe.errors import RateLimited
 from mailprobe.ids import new_id, oldest_kept_id
@@ -29,6 +29,7 @@ from mailprobe.models.base import utcnow
 from mailprobe.models.jobs import Job, JobStatus, RetestRun
 from mailprobe.models.reports import PhaseReport, Report
 from mailprobe.models.smtp import SmtpTestRequest
+from mailprobe.settings import Settings
 
 
 def new_job(
@@ -101,6 +102,11 @@ class Hold:
     def worker(self) -> str:
         """The worker holding the lease (its token is "worker random")."""
         return lease_holder(self.lease)
+
+
+# How long a worker tries to make its "message accepted" mark durable: about as long as its
+# Redis client retries a command (mailprobe.redisconn).
+MARK_SECONDS = 30.0
 
 
 def lease_holder(token: str) -> str:
@@ -388,9 +394,14 @@ class JobStore:
             *phase_observations(phases),
         )
 
-    def mark_accepted(self, job_id: str, report: Report) -> None:
-        """The server accepted the message: from now on it must never be sent again."""
-        self.redis.hset(rediskeys.job(job_id), "accepted", report.model_dump_json())
+    def mark_accepted(self, job_id: str, report: Report, settings: Settings) -> None:
+        """The server accepted the message: from now on it must never be sent again. With
+        MAILPROBE_REDIS_MIN_REPLICAS, the mark is on the replicas before the session goes on
+        (so before the job can succeed): a failover then cannot lose it and send again."""
+        name, doc = rediskeys.job(job_id), report.model_dump_json()
+        durability.write_durably(
+            self.redis, settings, lambda pipe: pipe.hset(name, "accepted", doc), MARK_SECONDS
+        )
 
     def finish(
         self, job: Job, tenant: str, hold: Hold, phases: list[PhaseReport] | None = None

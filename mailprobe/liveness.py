@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -49,8 +50,10 @@ class Presence:
     instead, and connects and subscribes again when it broke.
     """
 
-    def __init__(self, url: str, worker: str) -> None:
-        self._url = url
+    def __init__(self, connect: Callable[..., redis.Redis], worker: str) -> None:
+        # connect(**options): a client of its own on the primary as it is now
+        # (mailprobe.redisconn.connect_once), so that after a failover it is the new one.
+        self._connect = connect
         self._channel = rediskeys.worker_presence(worker)
         self._client: redis.Redis | None = None
         self.server = ""  # the run_id of the server the subscription is on
@@ -67,8 +70,7 @@ class Presence:
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 self._client.close()
                 self._client = None
-        self._client = redis.Redis.from_url(
-            self._url,
+        self._client = self._connect(
             protocol=2,
             single_connection_client=True,
             health_check_interval=0,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from celery import Celery
 
 from mailprobe import rediskeys
+from mailprobe.redisconn import celery_broker
 from mailprobe.settings import Settings
 
 # The queues are Redis lists (kombu's naming): their names are Redis keys.
@@ -26,7 +27,8 @@ DELIVER_WEBHOOK = "mailprobe.deliver_webhook"
 def create_celery(settings: Settings, include: Sequence[str] = ()) -> Celery:
     """The Celery app on the settings' Redis; `include`: the modules of the tasks this
     process runs (the worker's), none for a process that only publishes."""
-    app = Celery("mailprobe", broker=settings.redis_url, include=list(include))
+    broker_url, transport, sentinel_options = celery_broker(settings)
+    app = Celery("mailprobe", broker=broker_url, include=list(include))
     app.conf.update(
         task_default_queue=SMTP_QUEUE,
         task_routes={DELIVER_WEBHOOK: {"queue": WEBHOOK_QUEUE}},
@@ -44,7 +46,7 @@ def create_celery(settings: Settings, include: Sequence[str] = ()) -> Celery:
         task_ignore_result=True,
         # The disabled backend holds no state; without this Celery builds one per greenlet.
         result_backend_thread_safe=True,
-        broker_transport="mailprobe.broker:Transport",
+        broker_transport=transport,
         task_serializer="json",
         accept_content=["json"],
         # The session deadline ends every probe; the hard limit only catches a bug.
@@ -59,6 +61,7 @@ def create_celery(settings: Settings, include: Sequence[str] = ()) -> Celery:
             # Every running task acknowledges through this pool: kombu's default of 10
             # starves a gevent worker that runs hundreds at once.
             "max_connections": settings.worker_concurrency + 50,
+            **sentinel_options,
         },
         worker_hijack_root_logger=False,
         worker_send_task_events=False,

@@ -41,6 +41,7 @@
 - mailprobe:metrics:phases         hash: "phase bucket" -> phases observed, "phase sum" -> seconds
 - mailprobe:metrics:webhooks       hash: outcome -> webhook delivery attempts
 - mailprobe:metrics:recent:{slot}  hash: "outcome category" -> jobs ended in a 5 s slot (expires)
+- mailprobe:fence                  string: written before each WAIT (mailprobe.durability; expires)
 The pub/sub channel mailprobe:worker:{name}:presence has one subscriber while the worker's
 process lives (mailprobe.liveness). The Celery queues themselves are the lists
 "mailprobe.smtp" and "mailprobe.webhooks" (kombu's naming).
@@ -51,6 +52,8 @@ PREFIX = "mailprobe"
 SMTP_QUEUE = "mailprobe.smtp"
 WEBHOOK_QUEUE = "mailprobe.webhooks"
 QUEUES = (SMTP_QUEUE, WEBHOOK_QUEUE)
+
+FENCE = f"{PREFIX}:fence"
 
 
 def job(job_id: str) -> str:

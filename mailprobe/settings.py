@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mailprobe.sentinelurl import parse_sentinel_url
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -66,8 +68,18 @@ class Settings(BaseSettings):
     # out, and "MAILPROBE_SMTP_CA_FILE=" must mean no extra CA file, not a file named "".
     model_config = SettingsConfigDict(env_prefix="MAILPROBE_", frozen=True, env_ignore_empty=True)
 
-    # Where jobs, keys and the Celery queue live.
+    # Where jobs, keys and the Celery queue live: one server (redis://, rediss://, unix://),
+    # or the Sentinels that know the primary: sentinel://host:port[,host:port...]/db.
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # With a sentinel:// URL: the name of the primary the Sentinels watch, and their password
+    # (the password of Redis itself goes in the URL: sentinel://:password@host:port/db).
+    redis_sentinel_master: str | None = None
+    redis_sentinel_password: SecretStr | None = None
+    # Durability: a write the API answers 2xx for (a 202 for a test) has reached this many
+    # replicas (WAIT), or the answer is 503; and the worker's "message accepted" mark is on
+    # them before the job succeeds. The most milliseconds one WAIT may take.
+    redis_min_replicas: int = Field(0, ge=0, le=10)
+    redis_wait_timeout: int = Field(1000, ge=10, le=30_000)
     # The API's bind address (mailprobe serve / dev).
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
@@ -184,6 +196,18 @@ class Settings(BaseSettings):
     def _check_ports(cls, value: list[str]) -> list[str]:
         parse_ports(value)
         return value
+
+    @model_validator(mode="after")
+    def _check_sentinel(self) -> Settings:
+        # Parsed here so that a malformed URL stops the process at start, not at first use.
+        if self.redis_url.startswith("sentinel://"):
+            parse_sentinel_url(self.redis_url)
+            if not self.redis_sentinel_master:
+                raise ValueError(
+                    "MAILPROBE_REDIS_SENTINEL_MASTER: a sentinel:// MAILPROBE_REDIS_URL needs "
+                    "the name of the primary the Sentinels watch"
+                )
+        return self
 
     @model_validator(mode="after")
     def _check_ca_file(self) -> Settings:

@@ -34,7 +34,7 @@ from celery.signals import worker_ready, worker_shutdown
 
 from mailprobe import liveness, rediskeys
 from mailprobe.models.jobs import Attempt
-from mailprobe.redisconn import get_redis
+from mailprobe.redisconn import connect_once, get_redis
 from mailprobe.settings import get_settings
 from worker.app import celery_app
 from worker.retests import retest_runtime, schedule_due
@@ -93,7 +93,7 @@ def take_over_dead(rt: Runtime) -> int:
 def _beat(name: str, presence: liveness.Presence) -> None:
     """Presence and heartbeat, for as long as the process lives: through a warm shutdown's
     last sessions too, which no other worker may take for dead."""
-    client = get_redis(get_settings().redis_url, worker=True)
+    client = get_redis(get_settings(), worker=True)
     while True:
         try:
             # Presence first: a beat says "subscribed on this server".
@@ -105,7 +105,7 @@ def _beat(name: str, presence: liveness.Presence) -> None:
 
 def _maintain(name: str, stop: threading.Event) -> None:
     settings = get_settings()
-    client = get_redis(settings.redis_url, worker=True)
+    client = get_redis(settings, worker=True)
     now = time.monotonic()
     due = {"restore": now, "sweep": now + SWEEP_SECONDS}
     tick = min(liveness.HEARTBEAT_SECONDS, settings.restore_interval)
@@ -149,7 +149,7 @@ def _name(sender: Any) -> str:
 def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     rt = runtime()  # fail at start-up, not at the first job, when a setting is wrong
     name = _name(sender)
-    presence = liveness.Presence(rt.settings.redis_url, name)
+    presence = liveness.Presence(lambda **options: connect_once(rt.settings, **options), name)
     for target, args in ((_beat, (name, presence)), (_maintain, (name, _stop))):
         threading.Thread(target=target, args=args, name=target.__name__, daemon=True).start()
 

@@ -32,7 +32,7 @@ class Runtime:
 @lru_cache(maxsize=1)
 def runtime() -> Runtime:
     settings = get_settings()
-    client = get_redis(settings.redis_url, worker=True)
+    client = get_redis(settings, worker=True)
     return Runtime(
         settings=settings,
         # Hundreds of sessions at once: their job writes share round trips (group commit).

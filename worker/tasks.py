@@ -186,7 +186,7 @@ def run_due(rt: Runtime, due: Due) -> Again | None:
             request,
             rt.options,
             reference=job.id,
-            on_accepted=lambda partial: rt.jobs.mark_accepted(job.id, partial),
+            on_accepted=lambda partial: rt.jobs.mark_accepted(job.id, partial, rt.settings),
             on_phase=feed,
         )
     except BaseException:

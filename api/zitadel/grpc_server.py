@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
-import redis.asyncio
 from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -30,6 +29,7 @@ from api.zitadel.status import DETAILS_TRAILER, status_proto
 from api.zitadel.waiter import JobEndWaiter
 from mailprobe.logs import configure_logging
 from mailprobe.models.jobs import Job
+from mailprobe.redisconn import get_async_redis
 from mailprobe.settings import Settings, get_settings
 
 log = logging.getLogger("mailprobe.grpc")
@@ -100,11 +100,7 @@ async def serve(settings: Settings, *, port: int | None = None) -> None:
     loop.set_default_executor(ThreadPoolExecutor(BLOCKING_THREADS, "mailprobe-grpc"))
     svc = build_services(settings)
     # No read timeout: the waiter's XREAD blocks for a bounded POLL_MS itself.
-    waiter = JobEndWaiter(
-        redis.asyncio.Redis.from_url(
-            settings.redis_url, decode_responses=True, socket_connect_timeout=2.0
-        )
-    )
+    waiter = JobEndWaiter(get_async_redis(settings))
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((AdminService(svc, waiter).handlers(),))
     health_servicer = health.aio.HealthServicer()

@@ -20,6 +20,7 @@ from api.operations import Call
 from api.zitadel import answer
 from api.zitadel.convert import details, email_provider, to_model
 from api.zitadel.pb.zitadel import admin_pb2, object_pb2
+from mailprobe import durability
 from mailprobe.apikeys import Permission
 from mailprobe.models.base import utcnow
 from mailprobe.models.jobs import Job
@@ -50,7 +51,10 @@ def start(
     if method.permission is None:
         return method.response()
     principal = authenticate(svc.api_keys, authorization, method.permission)
-    return method.run(Call(svc, principal), request)
+    result = method.run(Call(svc, principal), request)
+    # What the method wrote is on the replicas before it answers (api/durable.py).
+    durability.replicated(svc.redis, svc.settings)
+    return result
 
 
 # --- the methods ------------------------------------------------------------------------------
