@@ -153,7 +153,7 @@ def worker(pool: str | None, concurrency: int | None, loglevel: str, queues: str
     """Run a Celery worker for SMTP tests and webhook deliveries."""
     settings = _settings()
     if concurrency is not None:
-        # The worker sizes its broker connection pool by the setting (worker/app.py).
+        # The worker sizes its broker connection pool by the setting (mailprobe/queues.py).
         os.environ["MAILPROBE_WORKER_CONCURRENCY"] = str(concurrency)
     # A name of its own (exec keeps the pid): heartbeats and job leases tell workers apart
     # by it.

@@ -74,7 +74,7 @@ def run(sessions: int, delay: float, root: Path) -> dict[str, float]:
     env = bench_env(
         redis_server.url,
         MAILPROBE_PORT=str(port),
-        # Sizes the worker's broker connection pool (worker/app.py) for its pool of greenlets.
+        # Sizes the worker's broker connection pool (mailprobe/queues.py) for its pool of greenlets.
         MAILPROBE_WORKER_CONCURRENCY=str(sessions),
         **{FILE_VARIABLE: str(lag_file)},
     )
