@@ -13,11 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from api.auth import key_refused
 from api.destinations import check_smtp_destinations
 from api.errors import FAILED_PRECONDITION, ApiError, invalid, not_found
+from api.idempotency import KEPT_SECONDS, RequestKey
 from api.services import Services
-from mailprobe.apikeys import Principal
-from mailprobe.jobs import is_id
+from mailprobe.apikeys import Permission, Principal
+from mailprobe.jobs import is_id, new_job
 from mailprobe.limits import RateLimited
 from mailprobe.models import (
     MAX_RETEST_INTERVAL,
@@ -31,9 +33,14 @@ from mailprobe.models import (
     utcnow,
 )
 from mailprobe.providers import StaleSecret, StoredProvider
+from mailprobe.submission import Claim, KeyRefused, NewJob
 from worker.app import RUN_SMTP_TEST, SMTP_QUEUE
+from worker.broker import captured_publishes
 
 T = TypeVar("T")
+
+# The permission every route and method that submits tests requires.
+SUBMIT_PERMISSION: Permission = "smtp.test"
 
 
 @dataclass
@@ -83,32 +90,50 @@ def provider_test(
 
 
 def enqueue(
-    call: Call, tests: list[SmtpTestRequest], *, max_attempts: int | None = None
+    call: Call,
+    tests: list[SmtpTestRequest],
+    *,
+    max_attempts: int | None = None,
+    idempotency: RequestKey | None = None,
+    awaited: bool = False,
 ) -> list[Job]:
-    """Store the jobs if the tenant's rate limit admits them (one Redis round trip) and queue
-    their tasks (one broker connection)."""
+    """Store the jobs and queue their tasks in one Redis round trip (mailprobe.submission),
+    if the caller's key is still valid and the tenant's rate limit admits them; with
+    `idempotency`, claim the key for them (remembered: their ids, space-separated), or raise
+    Claimed when it was claimed before. `awaited`: someone will wait for their ends."""
     svc = call.svc
+    new = [NewJob(*new_job(test, svc.box, max_attempts=max_attempts)) for test in tests]
+    # Celery and kombu build each task's message; the submission's script sends it.
+    with svc.celery.producer_or_acquire() as producer, captured_publishes(producer) as capture:
+        for item in new:
+            svc.celery.send_task(
+                RUN_SMTP_TEST, args=[item.job.id, 1], queue=SMTP_QUEUE, producer=producer
+            )
+    jobs = [item.job for item in new]
+    claim = None
+    if idempotency is not None:
+        remember = " ".join(job.id for job in jobs)
+        claim = Claim(idempotency.name, idempotency.fingerprint, remember, KEPT_SECONDS)
     try:
-        jobs = svc.jobs.create_many(call.tenant, tests, svc.box, svc.rate_limit, max_attempts)
+        svc.submissions.submit(
+            key_digest=call.principal.digest,
+            tenant=call.tenant,
+            permission=SUBMIT_PERMISSION,
+            jobs=new,
+            publish=capture.commands,
+            rate=svc.rate_limit,
+            claim=claim,
+            awaited=awaited,
+        )
     except RateLimited as limited:
         raise ApiError(
             429,
             "the tenant's rate of test submissions is exceeded",
             headers={"Retry-After": str(math.ceil(limited.wait))},
         ) from None
-    try:
-        with svc.celery.producer_or_acquire() as producer:
-            for job in jobs:
-                svc.celery.send_task(
-                    RUN_SMTP_TEST, args=[job.id, 1], queue=SMTP_QUEUE, producer=producer
-                )
-    except Exception:
-        # Not enqueued means not accepted: leave nothing half-written behind (a task already
-        # sent finds no job and is dropped).
-        try:
-            svc.jobs.delete_many([job.id for job in jobs], call.tenant)
-        finally:
-            raise
+    except KeyRefused:
+        svc.api_keys.forget(call.principal)
+        raise key_refused() from None
     return jobs
 
 

@@ -18,6 +18,7 @@ from mailprobe.limits import RateLimit
 from mailprobe.providers import ProviderStore
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import Settings
+from mailprobe.submission import Submissions
 from mailprobe.webhooks import WebhookStore
 
 
@@ -26,6 +27,7 @@ class Services:
     settings: Settings
     redis: redis.Redis
     jobs: JobStore
+    submissions: Submissions
     api_keys: ApiKeyStore
     providers: ProviderStore
     history: HistoryStore
@@ -48,6 +50,7 @@ def build_services(settings: Settings) -> Services:
         settings=settings,
         redis=client,
         jobs=JobStore(client, settings.result_ttl),
+        submissions=Submissions(client, settings.result_ttl),
         api_keys=ApiKeyStore(client),
         providers=ProviderStore(client, box),
         history=HistoryStore(client, settings.result_ttl),

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import redis
 
 from mailprobe import rediskeys
-from mailprobe.jobs import STORE_JOB, oldest_kept_id
+from mailprobe.jobs import STORE_JOB, oldest_kept_id, stored_doc
 from mailprobe.models import Job
 
 
@@ -154,7 +154,7 @@ class RetestSchedule:
                 oldest_kept_id(now, self.ttl),
                 tenant,
                 job.id,
-                job.model_dump_json(),
+                stored_doc(job),
                 sealed,
             )
         )

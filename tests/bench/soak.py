@@ -27,7 +27,7 @@ from typing import Any
 
 import requests
 
-from mailprobe import rediskeys
+from mailprobe.jobs import JobStore
 from tests.bench.common import bench_env, ended_count
 from tests.bench.delay_sink import DelaySink
 from tests.smtp_servers import free_port
@@ -150,12 +150,11 @@ def main() -> None:
                 wait_for(lambda: unfinished() == 0, 300, "every accepted job to end")
             elapsed = time.monotonic() - started
             statuses: dict[str, int] = {}
-            for job_id in accepted:
-                doc = client.hget(rediskeys.job(job_id), "doc") or ""
+            for job in JobStore(client, 0).many(accepted):
                 status = (
-                    "succeeded"
-                    if '"status":"succeeded"' in doc
-                    else ("failed" if '"status":"failed"' in doc else "unfinished")
+                    job.status
+                    if job is not None and job.status in ("succeeded", "failed")
+                    else "unfinished"
                 )
                 statuses[status] = statuses.get(status, 0) + 1
         sink.stop()
