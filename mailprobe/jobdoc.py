@@ -9,10 +9,14 @@ text: base64 would add a third, and Redis keeps a hash with a value over 64 byte
 hash table whose values are allocated in steps (512, 640, 768 bytes...), so every byte
 saved below a step is memory saved (JobStore reads the document undecoded).
 
+For the same reason an ended job keeps its tenant in its document, not in a field of its
+own: each field of such a hash costs some 50 bytes. An ended job's hash is written once
+more (JobStore.finish), and then read only.
+
 The format is versioned by its first byte: "{" is a document stored as plain JSON (before
-this module: still read), 0x01 is raw deflate against _DICTIONARY_1. A dictionary can never
-change once documents were stored with it; a better one is a new version, and unpack_doc()
-keeps reading every old one.
+this module: still read), 0x01 is raw deflate against _DICTIONARY_1, 0x02 is the tenant,
+a NUL, then as 0x01. A dictionary can never change once documents were stored with it; a
+better one is a new version, and unpack_doc() keeps reading every old one.
 """
 
 from __future__ import annotations
@@ -83,6 +87,7 @@ _DICTIONARY_1 = (
 )
 
 _VERSION_1 = b"\x01"
+_WITH_TENANT_1 = b"\x02"
 _PLAIN_JSON = b"{"
 # Raw deflate (no zlib header or checksum: a corrupt document fails to parse as JSON anyway)
 # at the highest level: a document is packed once per save, and read more often.
@@ -90,17 +95,33 @@ _LEVEL = 9
 _WINDOW_BITS = -15
 
 
-def pack_doc(text: str) -> bytes:
-    """The stored form of a job's JSON document."""
+def pack_doc(text: str, tenant: str | None = None) -> bytes:
+    """The stored form of a job's JSON document, with its tenant when given (an ended job's:
+    tenants have no NUL, mailprobe.apikeys)."""
     deflate = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WINDOW_BITS, zdict=_DICTIONARY_1)
-    return _VERSION_1 + deflate.compress(text.encode()) + deflate.flush()
+    packed = deflate.compress(text.encode()) + deflate.flush()
+    if tenant is None:
+        return _VERSION_1 + packed
+    return _WITH_TENANT_1 + tenant.encode() + b"\0" + packed
 
 
 def unpack_doc(stored: bytes) -> str:
     """A job's JSON document from its stored form, in any version this module has written."""
+    return unpack_job(stored)[1]
+
+
+def unpack_job(stored: bytes) -> tuple[str | None, str]:
+    """The tenant kept in a stored document (None when it has none) and its JSON document."""
     if stored.startswith(_PLAIN_JSON):
-        return stored.decode()
+        return None, stored.decode()
+    tenant = None
+    if stored.startswith(_WITH_TENANT_1):
+        name, nul, rest = stored[len(_WITH_TENANT_1) :].partition(b"\0")
+        if not nul:
+            raise ValueError("a job document without the end of its tenant")
+        tenant, stored = name.decode(), _VERSION_1 + rest
     if stored.startswith(_VERSION_1):
         inflate = zlib.decompressobj(_WINDOW_BITS, zdict=_DICTIONARY_1)
-        return (inflate.decompress(stored[len(_VERSION_1) :]) + inflate.flush()).decode()
+        text = inflate.decompress(stored[len(_VERSION_1) :]) + inflate.flush()
+        return tenant, text.decode()
     raise ValueError(f"a job document in an unknown format (first byte {stored[:1]!r})")

@@ -26,7 +26,7 @@ from redis.client import NEVER_DECODE
 
 from mailprobe import liveness, rediskeys
 from mailprobe.crypto import SecretBox
-from mailprobe.jobdoc import pack_doc, unpack_doc
+from mailprobe.jobdoc import pack_doc, unpack_doc, unpack_job
 from mailprobe.metrics import (
     OBSERVE_PHASES,
     RECENT_TTL,
@@ -142,14 +142,27 @@ def job_of(stored: bytes) -> Job:
     return Job.model_validate_json(unpack_doc(stored))
 
 
+def _owned(tenant: bytes | None, doc: bytes | None) -> tuple[str, Job] | None:
+    """The job and its tenant from its hash's tenant and doc fields, read undecoded: an
+    ended job keeps its tenant in its doc (mailprobe.jobdoc)."""
+    if doc is None:
+        return None
+    kept, text = unpack_job(doc)
+    owner = kept if tenant is None else tenant.decode()
+    if owner is None:
+        return None
+    return owner, Job.model_validate_json(text)
+
+
 def _stored(fields: list[Any]) -> StoredJob | None:
     """The job from its hash's _FIELDS, read undecoded."""
     tenant, doc, secret, accepted, notify, watched = fields
-    if tenant is None or doc is None:
+    owned = _owned(tenant, doc)
+    if owned is None:
         return None
     return StoredJob(
-        tenant=tenant.decode(),
-        job=job_of(doc),
+        tenant=owned[0],
+        job=owned[1],
         secret=secret.decode() if secret else "",
         accepted=Report.model_validate_json(accepted) if accepted else None,
         notify=notify is not None,
@@ -191,10 +204,10 @@ class JobStore:
 
     def get(self, job_id: str, tenant: str) -> Job | None:
         """The job, or None when there is none or it belongs to another tenant."""
-        owner, doc = _undecoded(self.redis, "HMGET", rediskeys.job(job_id), "tenant", "doc")
-        if owner != tenant.encode() or doc is None:
+        owned = _owned(*_undecoded(self.redis, "HMGET", rediskeys.job(job_id), "tenant", "doc"))
+        if owned is None or owned[0] != tenant:
             return None
-        return job_of(doc)
+        return owned[1]
 
     def wait_until_finished(self, job_id: str, timeout: float) -> None:
         """Block until the job ends or `timeout` seconds pass, whichever is first.
@@ -412,7 +425,7 @@ class JobStore:
             rediskeys.recent_jobs(recent_slot()),
             rediskeys.METRICS_PHASES,
             rediskeys.worker_leases(hold.worker),
-            stored_doc(job),
+            pack_doc(job.model_dump_json(), tenant),
             job.status,
             DONE_KEPT,
             job.id,
@@ -545,6 +558,7 @@ observe_phases(KEYS[3], 4)
 """
 )
 
+# The ended job's doc keeps its tenant: the tenant field goes (mailprobe.jobdoc).
 # KEYS: job, done stream, unfinished jobs, lease, destination slots, tenant's webhooks,
 #       sessions in flight, jobs ended (totals), jobs ended (this slot), phase histogram,
 #       the worker's leases
@@ -557,7 +571,7 @@ _FINISH = (
     + """
 redis.call('SREM', KEYS[11], ARGV[4])
 redis.call('HSET', KEYS[1], 'doc', ARGV[1])
-redis.call('HDEL', KEYS[1], 'secret', 'accepted')
+redis.call('HDEL', KEYS[1], 'secret', 'accepted', 'tenant')
 redis.call('ZREM', KEYS[3], ARGV[4])
 local awaited = redis.call('HMGET', KEYS[1], 'awaited', 'watched')
 if awaited[1] or awaited[2] then

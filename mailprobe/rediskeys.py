@@ -1,8 +1,9 @@
 """Every Redis key mailprobe uses, in one place. All start with "mailprobe:".
 
-- mailprobe:job:{id}               hash: tenant, doc (the Job's JSON, deflated: mailprobe.jobdoc),
-                                   secret (encrypted), watched (set once a client follows its
-                                   events), awaited (until its end, when someone waits for it);
+- mailprobe:job:{id}               hash: tenant (in doc once the job has ended), doc (the Job's
+                                   JSON, deflated: mailprobe.jobdoc), secret (encrypted),
+                                   watched (set once a client follows its events), awaited
+                                   (until its end, when someone waits for it);
                                    a re-test's also retest (its provider id, until its history
                                    has the run) and events (its webhook events, until dispatched)
 - mailprobe:job:{id}:done          stream: one entry once an awaited job has ended (long polls,

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from mailprobe import rediskeys
-from mailprobe.jobdoc import pack_doc, unpack_doc
+from mailprobe.jobdoc import pack_doc, unpack_doc, unpack_job
 from mailprobe.jobs import new_id
 from tests.conftest import ApiClient, Service, probe_body
 from tests.smtp_servers import start_smtp_server
@@ -43,7 +43,9 @@ def test_a_finished_job_is_stored_compactly_and_read_back_as_the_same_json(
     answered = client.get(f"/email/smtp/_test/{job['id']}")
     assert answered.status_code == 200
     as_json = answered.text.encode()
-    assert stored[:1] == b"\x01"  # the compact form, not JSON
+    assert stored[:1] == b"\x02"  # the compact form of an ended job, not JSON
+    assert unpack_job(stored)[0] == "t-compact"  # its tenant kept in it, not in a field
+    assert not service.redis.client().hexists(rediskeys.job(str(job["id"])), "tenant")
     assert len(stored) < len(as_json) / 3
     assert json.loads(unpack_doc(stored)) == answered.json() == job
     assert client.get("/email/smtp/_test").json()["jobs"] == [job]
@@ -101,6 +103,14 @@ def test_pack_and_unpack_are_inverse(text: str) -> None:
     assert unpack_doc(text.encode()) == text  # plain JSON, as stored before
 
 
+def test_an_ended_jobs_document_carries_its_tenant() -> None:
+    packed = pack_doc('{"id":"x"}', "tenant-ü")
+    assert unpack_job(packed) == ("tenant-ü", '{"id":"x"}')
+    assert unpack_job(pack_doc('{"id":"x"}')) == (None, '{"id":"x"}')
+
+
 def test_an_unknown_format_is_an_error_not_a_wrong_job() -> None:
     with pytest.raises(ValueError, match="unknown format"):
-        unpack_doc(b"\x02anything")
+        unpack_doc(b"\x03anything")
+    with pytest.raises(ValueError, match="the end of its tenant"):
+        unpack_doc(b"\x02tenant without its end")

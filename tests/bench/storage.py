@@ -64,23 +64,20 @@ def _submit(base_url: str, key: str, test: dict[str, object], count: int) -> lis
     return ids
 
 
-def _used_memory(client: redis.Redis) -> dict[str, int]:
+def _used_memory(url: str) -> dict[str, int]:
     """used_memory, and its parts overhead (the keyspace's tables, expiry entries, clients)
-    and dataset, once settled: the smallest of a few readings."""
+    and dataset; and used_memory without the clients' buffers ("data"), which this process's
+    own reads (SCAN, MEMORY USAGE) would otherwise swell. Read on a connection of its own,
+    the smallest of a few readings."""
+    parts = (("used", ""), ("overhead", "_overhead"), ("dataset", "_dataset"))
     readings = []
-    for _ in range(4):
-        time.sleep(0.5)
-        memory = client.info("memory")
-        readings.append(
-            {
-                name: int(memory[f"used_memory{suffix}"])
-                for name, suffix in (
-                    ("used", ""),
-                    ("overhead", "_overhead"),
-                    ("dataset", "_dataset"),
-                )
-            }
-        )
+    with redis.Redis.from_url(url) as client:
+        for _ in range(4):
+            time.sleep(0.5)
+            memory = client.info("memory")
+            reading = {name: int(memory[f"used_memory{suffix}"]) for name, suffix in parts}
+            reading["data"] = reading["used"] - int(memory["mem_clients_normal"])
+            readings.append(reading)
     return min(readings, key=lambda reading: reading["used"])
 
 
@@ -164,9 +161,9 @@ def main() -> None:
         try:
             run(50)  # the warm-up
             keys_before = _keys_by_kind(client)
-            before = _used_memory(client)
+            before = _used_memory(redis_server.url)
             ids = run(args.jobs)
-            after = _used_memory(client)
+            after = _used_memory(redis_server.url)
             keys_after = _keys_by_kind(client)
             docs = _docs(client, ids)
         finally:
@@ -180,7 +177,8 @@ def main() -> None:
     growth = {name: (after[name] - before[name]) / args.jobs for name in after}
     print(
         f"used_memory growth per finished job: {growth['used']:,.0f} bytes "
-        f"(dataset {growth['dataset']:,.0f}, overhead {growth['overhead']:,.0f})\n"
+        f"(dataset {growth['dataset']:,.0f}, overhead {growth['overhead']:,.0f}); "
+        f"without clients' buffers: {growth['data']:,.0f} bytes\n"
     )
     print("| key | keys added | MEMORY USAGE added per job, bytes |")
     print("|---|---:|---:|")
