@@ -15,7 +15,9 @@ queue. Each of `runs` runs measures the floor, then the API, each in a fresh gun
 p99 moves from run to run on a shared machine, so one run proves little. Printed: the
 machine, then per run requests/s, p50/p99 latency, non-2xx answers, the connections Redis
 accepted during the measured seconds (none per request: the processes keep their pools),
-the API's cost as a multiple of the floor's and the load average; then the range.
+the API's cost as a multiple of the floor's (by requests/s, and by the CPU time gunicorn
+and Redis spent per request, which other work on a shared machine disturbs less) and the
+load average; then the ranges.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 
 from mailprobe.apikeys import PERMISSIONS, ApiKeyStore
 from mailprobe.redisconn import get_redis
-from tests.bench.common import bench_env, bench_test, machine, start_api
+from tests.bench.common import bench_env, bench_test, machine, start_api, tree_cpu_seconds
 from tests.smtp_servers import free_port
 from tests.support import start_redis
 
@@ -95,10 +97,16 @@ def post(path: str, body: bytes, headers: dict[str, str]) -> bytes:
 
 
 def _measure(
-    app: str, request: bytes, env: dict[str, str], root: Path, args: argparse.Namespace
-) -> tuple[Load, int]:
-    """One run against `app` in a gunicorn of its own: its load and the Redis connections
-    opened during the measured seconds."""
+    app: str,
+    request: bytes,
+    env: dict[str, str],
+    root: Path,
+    args: argparse.Namespace,
+    redis_pid: int,
+) -> tuple[Load, int, float]:
+    """One run against `app` in a gunicorn of its own: its load, the Redis connections opened
+    during the measured seconds, and the CPU time gunicorn and Redis spent in them per
+    request (ms): a cost that other work on a shared machine disturbs less than a rate."""
     redis_client = get_redis(env["MAILPROBE_REDIS_URL"])
 
     def connections() -> int:
@@ -109,8 +117,10 @@ def _measure(
     try:
         asyncio.run(_run(port, request, args.connections, 2.0, args.reuse))  # warm-up
         before = connections()
+        cpu_before = tree_cpu_seconds(server.pid) + tree_cpu_seconds(redis_pid)
         load = asyncio.run(_run(port, request, args.connections, args.seconds, args.reuse))
-        return load, connections() - before
+        cpu = tree_cpu_seconds(server.pid) + tree_cpu_seconds(redis_pid) - cpu_before
+        return load, connections() - before, cpu / len(load.latencies) * 1000
     finally:
         server.terminate()
         server.wait(15)
@@ -146,29 +156,39 @@ def main() -> None:
         )
         print(
             "| run | floor requests/s | floor p99 ms | API requests/s | API p50 ms | API p99 ms "
-            "| API non-2xx | new Redis connections | cost vs floor | load average |"
+            "| API non-2xx | new Redis connections | cost vs floor | CPU ms per request, floor "
+            "/ API (cost) | load average |"
         )
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         costs: list[float] = []
+        cpu_costs: list[float] = []
         p99s: list[float] = []
         try:
             for run in range(1, args.runs + 1):
-                floor, _ = _measure("tests.bench.floor_app:app", floor_request, env, root, args)
-                api, opened = _measure("api.wsgi:app", api_request, env, root, args)
+                redis_pid = redis_server.process.pid
+                floor, _, floor_cpu = _measure(
+                    "tests.bench.floor_app:app", floor_request, env, root, args, redis_pid
+                )
+                api, opened, api_cpu = _measure(
+                    "api.wsgi:app", api_request, env, root, args, redis_pid
+                )
                 costs.append(floor.rate / api.rate)
+                cpu_costs.append(api_cpu / floor_cpu)
                 p99s.append(api.percentile(99))
                 load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
                 print(
                     f"| {run} | {floor.rate:,.0f} | {floor.percentile(99):.1f} | {api.rate:,.0f} "
                     f"| {api.percentile(50):.1f} | {api.percentile(99):.1f} | {api.errors} "
-                    f"| {opened} | {costs[-1]:.2f}x | {load} |",
+                    f"| {opened} | {costs[-1]:.2f}x "
+                    f"| {floor_cpu:.2f} / {api_cpu:.2f} ({cpu_costs[-1]:.2f}x) | {load} |",
                     flush=True,
                 )
         finally:
             redis_server.process.terminate()
         print(
             f"\n{args.runs} runs: the API's cost per request {min(costs):.2f}-{max(costs):.2f}x "
-            f"the floor's, p99 {min(p99s):.1f}-{max(p99s):.1f} ms"
+            f"the floor's by requests/s, {min(cpu_costs):.2f}-{max(cpu_costs):.2f}x by CPU "
+            f"time; p99 {min(p99s):.1f}-{max(p99s):.1f} ms"
         )
 
 
