@@ -10,8 +10,9 @@ hash table whose values are allocated in steps (512, 640, 768 bytes...), so ever
 saved below a step is memory saved (JobStore reads the document undecoded).
 
 For the same reason an ended job keeps its tenant in its document, not in a field of its
-own: each field of such a hash costs some 50 bytes. An ended job's hash is written once
-more (JobStore.finish), and then read only.
+own: each field of such a hash costs some 50 bytes. Only an ended job's document is packed
+(JobStore.finish): it is kept for the retention and only read from then on, while a job in
+progress is rewritten at every step and gone from memory's concern in minutes.
 
 The format is versioned by its first byte: "{" is a document stored as plain JSON (before
 this module: still read), 0x01 is raw deflate against _DICTIONARY_1, 0x02 is the tenant,

@@ -132,9 +132,11 @@ def _undecoded(client: redis.Redis | redis.client.Pipeline, *command: Any) -> An
     return client.execute_command(*command, **{NEVER_DECODE: True})  # type: ignore[no-untyped-call]
 
 
-def stored_doc(job: Job) -> bytes:
-    """The job's document as its hash keeps it."""
-    return pack_doc(job.model_dump_json())
+def stored_doc(job: Job) -> str:
+    """The document of a job that has not ended, as its hash keeps it: plain JSON. It lives
+    minutes and is written at every step, so deflating it would cost CPU at every step for
+    memory held briefly; JobStore.finish stores the ended job deflated (mailprobe.jobdoc)."""
+    return job.model_dump_json()
 
 
 def job_of(stored: bytes) -> Job:
