@@ -20,6 +20,7 @@ from mailprobe.providers import ProviderStore
 from mailprobe.queues import create_celery
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import Settings
+from mailprobe.submission import Submissions
 from mailprobe.webhooks import WebhookStore
 
 
@@ -28,6 +29,7 @@ class Services:
     settings: Settings
     redis: redis.Redis
     jobs: JobStore
+    submissions: Submissions
     api_keys: ApiKeyStore
     providers: ProviderStore
     history: HistoryStore
@@ -46,6 +48,7 @@ def build_services(settings: Settings) -> Services:
         settings=settings,
         redis=client,
         jobs=JobStore(client, settings.result_ttl),
+        submissions=Submissions(client, settings.result_ttl),
         api_keys=ApiKeyStore(client),
         providers=ProviderStore(client, box),
         history=HistoryStore(client, settings.result_ttl),

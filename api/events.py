@@ -74,8 +74,8 @@ def job_events(job_id: str) -> Response:
     if last and not is_event_id(last):
         raise invalid("Last-Event-ID", "not an event id this API sent")
     progress = ProgressStore(svc.redis, svc.settings.result_ttl)
-    if not job.finished:
-        progress.watch(job_id)
+    # An ended job is not watched, but has its done stream written: the stream ends on it.
+    progress.watch(job_id)
     return Response(
         _stream(progress, svc.jobs, job_id, tenant, last or "0-0"),
         mimetype="text/event-stream",

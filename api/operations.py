@@ -13,13 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from api.auth import key_refused
 from api.dependencies import Services
 from api.destinations import check_smtp_destinations
 from api.errors import FAILED_PRECONDITION, ApiError, invalid, not_found
+from api.idempotency import KEPT_SECONDS, RequestKey
 from mailprobe import durability
-from mailprobe.apikeys import Principal
+from mailprobe.apikeys import Permission, Principal
+from mailprobe.broker import captured_publishes
 from mailprobe.errors import RateLimited, StaleSecret
 from mailprobe.ids import is_id
+from mailprobe.jobs import new_job
 from mailprobe.models.base import ms_time, utcnow
 from mailprobe.models.history import ProviderHistory
 from mailprobe.models.jobs import Job
@@ -28,8 +32,12 @@ from mailprobe.models.smtp import SmtpSettings, SmtpTestRequest
 from mailprobe.providers import StoredProvider
 from mailprobe.queues import RUN_SMTP_TEST, RUN_SMTP_TESTS, SMTP_QUEUE
 from mailprobe.settings import Settings
+from mailprobe.submission import Claim, KeyRefused, NewJob
 
 T = TypeVar("T")
+
+# The permission every route and method that submits tests requires.
+SUBMIT_PERMISSION: Permission = "smtp.test"
 
 
 @dataclass
@@ -84,40 +92,60 @@ def enqueue(
     *,
     max_attempts: int | None = None,
     chunked: bool = False,
+    idempotency: RequestKey | None = None,
+    awaited: bool = False,
 ) -> list[Job]:
-    """Store the jobs if the tenant's rate limit admits them (one Redis round trip) and queue
-    their tasks (one broker connection): one task per job, or `chunked`, one per
-    MAILPROBE_BATCH_CHUNK_SIZE jobs (worker/chunks.py)."""
+    """Store the jobs and queue their tasks in one Redis round trip (mailprobe.submission),
+    if the caller's key is still valid and the tenant's rate limit admits them: one task per
+    job, or `chunked`, one per MAILPROBE_BATCH_CHUNK_SIZE jobs (worker/chunks.py). With
+    `idempotency`, claim the key for them (remembered: their ids, space-separated), or raise
+    Claimed when it was claimed before. `awaited`: someone will wait for their ends."""
     svc = call.svc
+    new = [NewJob(*new_job(test, svc.box, max_attempts=max_attempts)) for test in tests]
+    # Celery and kombu build each task's message; the submission's script sends it.
+    jobs = [item.job for item in new]
+    job_ids = [job.id for job in jobs]
+    with svc.celery.producer_or_acquire() as producer, captured_publishes(producer) as capture:
+        for name, args in _tasks(job_ids, chunked, svc.settings):
+            svc.celery.send_task(name, args=args, queue=SMTP_QUEUE, producer=producer)
+    claim = None
+    if idempotency is not None:
+        remember = " ".join(job_ids)
+        claim = Claim(idempotency.name, idempotency.fingerprint, remember, KEPT_SECONDS)
     try:
-        jobs = svc.jobs.create_many(call.tenant, tests, svc.box, svc.rate_limit, max_attempts)
+        svc.submissions.submit(
+            key_digest=call.principal.digest,
+            tenant=call.tenant,
+            permission=SUBMIT_PERMISSION,
+            jobs=new,
+            publish=capture.commands,
+            rate=svc.rate_limit,
+            claim=claim,
+            awaited=awaited,
+        )
     except RateLimited as limited:
         raise ApiError(
             429,
             "the tenant's rate of test submissions is exceeded",
             headers={"Retry-After": str(math.ceil(limited.wait))},
         ) from None
-    job_ids = [job.id for job in jobs]
+    except KeyRefused:
+        svc.api_keys.forget(call.principal)
+        raise key_refused() from None
     try:
-        # With MAILPROBE_REDIS_MIN_REPLICAS, the jobs (and the Idempotency-Key's claim) are
-        # on the replicas before any task is queued: when they are not, nothing has run and
-        # undoing leaves nothing behind. The API's answer waits again for the tasks
-        # (api/durable.py), after which a retry with the same key finds this job.
+        # With MAILPROBE_REDIS_MIN_REPLICAS, the jobs, their tasks and the Idempotency-Key's
+        # claim are on the replicas before the answer; when they are not, undo them all (a
+        # task a worker already took finds no job and is dropped), so a retry starts afresh.
         durability.replicated(svc.redis, svc.settings)
     except Exception:
-        durability.across_failover(lambda: svc.jobs.delete_many(job_ids, call.tenant))
+
+        def undo() -> None:
+            svc.jobs.delete_many(job_ids, call.tenant)
+            if claim is not None:
+                svc.redis.delete(claim.name)
+
+        durability.across_failover(undo)
         raise
-    try:
-        with svc.celery.producer_or_acquire() as producer:
-            for name, args in _tasks(job_ids, chunked, svc.settings):
-                svc.celery.send_task(name, args=args, queue=SMTP_QUEUE, producer=producer)
-    except Exception:
-        # Not enqueued means not accepted: leave nothing half-written behind (a task already
-        # sent finds no job and is dropped).
-        try:
-            durability.across_failover(lambda: svc.jobs.delete_many(job_ids, call.tenant))
-        finally:
-            raise
     return jobs
 
 

@@ -13,7 +13,7 @@ from api.auth import current_principal, require
 from api.dependencies import services
 from api.errors import ApiError, from_validation_error, invalid
 from api.http import conditional_json, json_response, parse_body, prefer_wait
-from api.idempotency import idempotent
+from api.idempotency import idempotent, replay, request_key
 from api.openapi import ADMIN_SUFFIX
 from api.operations import Call, admit, enqueue, get_job, provider_test, wait_for_end
 from api.zitadel import answer
@@ -26,6 +26,7 @@ from mailprobe.models.smtp import (
     ZitadelProviderTestRequest,
     ZitadelTestRequest,
 )
+from mailprobe.submission import Claimed
 
 bp = Blueprint("smtp_tests", __name__)
 
@@ -65,11 +66,17 @@ def _submit(test: SmtpTestRequest) -> Response:
     call = _call()
     zitadel = _zitadel_surface()
     attempts = answer.ATTEMPTS if zitadel else None
-    job, replayed = idempotent(
-        lambda: enqueue(call, [test], max_attempts=attempts)[0],
-        remember=lambda job: job.id,
-        recall=lambda job_id: call.svc.jobs.get(job_id, call.tenant),
-    )
+    wait = None if zitadel else prefer_wait(call.svc.settings.max_wait)
+    key = request_key()
+    try:
+        awaited = zitadel or wait is not None
+        job = enqueue(call, [test], max_attempts=attempts, idempotency=key, awaited=awaited)[0]
+        replayed = False
+    except Claimed as claimed:
+        assert key is not None  # only a request with a key finds it claimed
+        recall = lambda job_id: call.svc.jobs.get(job_id, call.tenant)  # noqa: E731
+        job = replay(key, claimed.fingerprint, claimed.remembered, recall)
+        replayed = True
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     if zitadel:
         headers[answer.JOB_ID_HEADER] = job.id
@@ -81,7 +88,6 @@ def _submit(test: SmtpTestRequest) -> Response:
             failure.headers.update(headers)
             raise
         return Response("{}", 200, mimetype="application/json", headers=headers)
-    wait = prefer_wait(call.svc.settings.max_wait)
     if wait is not None:
         job = wait_for_end(call.svc, job, wait)
     if job.finished:
@@ -98,7 +104,7 @@ def _parse_test(model: type[M], zitadel_model: type[BaseModel]) -> M:
 
 
 @bp.post("/email/smtp/_test")
-@require("smtp.test")
+@require("smtp.test", recall=True)
 def create_test() -> Response:
     return _submit(admit(_call(), _parse_test(SmtpTestRequest, ZitadelTestRequest)))
 
@@ -136,7 +142,7 @@ def create_tests() -> Response:
 
 
 @bp.post("/email/smtp/<provider_id>/_test")
-@require("smtp.test")
+@require("smtp.test", recall=True)
 def test_stored_provider(provider_id: str) -> Response:
     body = _parse_test(ProviderTestRequest, ZitadelProviderTestRequest)
     return _submit(provider_test(_call(), provider_id, body.receiver_address, dry_run=body.dry_run))

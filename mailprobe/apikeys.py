@@ -2,13 +2,18 @@
 
 Only a key's SHA-256 is stored. Keys are 256 random bits, so a fast hash is as good as a slow
 one against guessing, and lets every request be checked with one Redis read.
+
+A submission needs no read of its own: it takes the key as this process read it last
+(`recall`, at most RECALL_SECONDS old) and its script checks the key again, atomically with
+what it writes (mailprobe.submission).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 import redis
@@ -19,6 +24,11 @@ from mailprobe.models.base import utcnow
 Permission = Literal["smtp.test", "smtp.read", "smtp.write", "webhooks.write"]
 PERMISSIONS: tuple[str, ...] = get_args(Permission)
 KEY_PREFIX = "mpk_"
+# How long a process trusts what it read of a key before a submission (which checks the key
+# again in its own script): this bounds only what an invalid request may cost before it is
+# refused (its validation, a destination's DNS lookup), never what it may write.
+RECALL_SECONDS = 60.0
+_RECALLED_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,7 @@ class Principal:
     tenant: str
     permissions: frozenset[str]
     key_id: str  # the first characters of the key's hash: safe to log
+    digest: str = field(default="", repr=False)  # the key's hash, as rediskeys.api_key takes it
 
     def can(self, permission: Permission) -> bool:
         return permission in self.permissions
@@ -40,6 +51,8 @@ def _digest(key: str) -> str:
 class ApiKeyStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        # key digest -> (when read, monotonic; its principal)
+        self._recalled: dict[str, tuple[float, Principal]] = {}
 
     def create(self, tenant: str, permissions: list[str]) -> str:
         """A new key; it is shown this once and never stored."""
@@ -69,7 +82,31 @@ class ApiKeyStore:
         )
         if tenant is None or revoked:
             return None
-        return Principal(str(tenant), frozenset(str(permissions or "").split()), digest[:12])
+        return Principal(
+            str(tenant), frozenset(str(permissions or "").split()), digest[:12], digest
+        )
+
+    def recall(self, key: str) -> Principal | None:
+        """The key's principal as this process read it in the last RECALL_SECONDS, or as
+        authenticate() reads it now. Only for a use that checks the key again atomically
+        with what it writes (mailprobe.submission)."""
+        if not key.startswith(KEY_PREFIX) or len(key) > 200:
+            return None
+        digest = _digest(key)
+        now = time.monotonic()
+        recalled = self._recalled.get(digest)
+        if recalled is not None and now - recalled[0] < RECALL_SECONDS:
+            return recalled[1]
+        principal = self.authenticate(key)
+        if principal is not None:
+            if len(self._recalled) >= _RECALLED_MAX:
+                self._recalled.clear()
+            self._recalled[digest] = (now, principal)
+        return principal
+
+    def forget(self, principal: Principal) -> None:
+        """Recall the principal's key no more (it was found revoked)."""
+        self._recalled.pop(principal.digest, None)
 
     def revoke(self, key: str) -> bool:
         """Revoke a key; False when there is no such key."""

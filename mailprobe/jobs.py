@@ -1,7 +1,15 @@
 """JobStore: where jobs live in Redis, from submission to retention's end.
 
-A job is one Redis hash (see rediskeys) holding its tenant, its public document and, until it
-ends, its encrypted password. Only the API creates jobs and only a worker changes them.
+A job is one Redis hash (see rediskeys) holding its tenant, its public document (compact:
+mailprobe.jobdoc, bytes: the reads that carry it take the reply undecoded) and, until it
+ends, its encrypted password. Only the API creates jobs and
+only a worker changes them.
+
+A job's end wakes whoever waits for it through its done stream. Redis 7.0 gives a new stream
+a 4 KiB node however small its one entry, so only a job someone waits for (a long poll, a
+Server-Sent Events client, Zitadel's synchronous calls) gets one, kept DONE_KEPT seconds:
+the waiter marks the job awaited before it blocks, or finds it ended and the stream written.
+A job has ended when its hash exists and it is no longer among the unfinished jobs.
 """
 
 from __future__ import annotations
@@ -12,12 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.client import NEVER_DECODE
 
 from mailprobe import durability, liveness, rediskeys
 from mailprobe.crypto import SecretBox, job_context, open_secrets, seal_secrets
-from mailprobe.errors import RateLimited
-from mailprobe.ids import new_id, oldest_kept_id
-from mailprobe.limits import GCRA, RateLimit
+from mailprobe.ids import new_id
+from mailprobe.jobdoc import pack_doc, unpack_doc, unpack_job
 from mailprobe.metrics import (
     OBSERVE_PHASES,
     RECENT_TTL,
@@ -30,6 +38,11 @@ from mailprobe.models.jobs import Job, JobStatus, RetestRun
 from mailprobe.models.reports import PhaseReport, Report
 from mailprobe.models.smtp import SmtpTestRequest
 from mailprobe.settings import Settings
+
+# How long a job's done stream outlives its end. A waiter reads it right after marking the
+# job awaited (or finding it ended), so minutes are plenty; one that came later still gets
+# the right answer when its wait times out and it reads the job.
+DONE_KEPT = 600
 
 
 def new_job(
@@ -68,15 +81,46 @@ class StoredJob:
 _FIELDS = ["tenant", "doc", "secret", "accepted", "notify", "watched"]
 
 
+def _undecoded(client: redis.Redis | redis.client.Pipeline, *command: Any) -> Any:
+    """Run (or, on a pipeline, queue) a command whose reply carries a stored document: its
+    reply comes as bytes, not decoded."""
+    return client.execute_command(*command, **{NEVER_DECODE: True})  # type: ignore[no-untyped-call]
+
+
+def stored_doc(job: Job) -> str:
+    """The document of a job that has not ended, as its hash keeps it: plain JSON. It lives
+    minutes and is written at every step, so deflating it would cost CPU at every step for
+    memory held briefly; JobStore.finish stores the ended job deflated (mailprobe.jobdoc)."""
+    return job.model_dump_json()
+
+
+def job_of(stored: bytes) -> Job:
+    """The job from the document its hash keeps."""
+    return Job.model_validate_json(unpack_doc(stored))
+
+
+def _owned(tenant: bytes | None, doc: bytes | None) -> tuple[str, Job] | None:
+    """The job and its tenant from its hash's tenant and doc fields, read undecoded: an
+    ended job keeps its tenant in its doc (mailprobe.jobdoc)."""
+    if doc is None:
+        return None
+    kept, text = unpack_job(doc)
+    owner = kept if tenant is None else tenant.decode()
+    if owner is None:
+        return None
+    return owner, Job.model_validate_json(text)
+
+
 def _stored(fields: list[Any]) -> StoredJob | None:
-    """The job from its hash's _FIELDS (strings: the client decodes responses)."""
+    """The job from its hash's _FIELDS, read undecoded."""
     tenant, doc, secret, accepted, notify, watched = fields
-    if tenant is None or doc is None:
+    owned = _owned(tenant, doc)
+    if owned is None:
         return None
     return StoredJob(
-        tenant=tenant,
-        job=Job.model_validate_json(doc),
-        secret=secret or "",
+        tenant=owned[0],
+        job=owned[1],
+        secret=secret.decode() if secret else "",
         accepted=Report.model_validate_json(accepted) if accepted else None,
         notify=notify is not None,
         watched=watched is not None,
@@ -120,54 +164,10 @@ class JobStore:
 
     # -- the API's side
 
-    def create_many(
-        self,
-        tenant: str,
-        requests: list[SmtpTestRequest],
-        box: SecretBox,
-        rate: RateLimit | None = None,
-        max_attempts: int | None = None,
-    ) -> list[Job]:
-        """Store new jobs, queued, atomically and in one round trip.
-
-        `max_attempts` overrides the operator's attempt count for these jobs. With `rate`,
-        the tenant's rate limit admits them first (each job counts one), and when it does
-        not, nothing is stored or counted: RateLimited says how long to wait.
-        """
-        now = time.time()
-        jobs: list[Job] = []
-        values: list[str] = []
-        for request in requests:
-            job, sealed = new_job(request, box, max_attempts=max_attempts)
-            jobs.append(job)
-            values += [job.id, job.model_dump_json(), sealed]
-        wait = float(
-            self.redis.eval(
-                _CREATE,
-                3 + len(jobs),
-                rediskeys.rate_limit(tenant),
-                rediskeys.tenant_jobs(tenant),
-                rediskeys.UNFINISHED_JOBS,
-                *[rediskeys.job(job.id) for job in jobs],
-                now,
-                rate.interval if rate else 0,
-                rate.burst if rate else 0,
-                len(jobs),
-                self.ttl,
-                oldest_kept_id(now, self.ttl),
-                tenant,
-                *values,
-            )
-        )
-        if wait > 0:
-            raise RateLimited(wait)
-        return jobs
-
-    def create(self, tenant: str, request: SmtpTestRequest, box: SecretBox) -> Job:
-        return self.create_many(tenant, [request], box)[0]
-
     def delete_many(self, job_ids: list[str], tenant: str) -> None:
-        """Undo create_many() when the jobs could not be enqueued."""
+        """Undo a submission (mailprobe.submission) the API did not confirm: the replicas did
+        not have it in time (MAILPROBE_REDIS_MIN_REPLICAS). A task already queued for one of
+        these jobs finds no job and is dropped."""
         pipe = self.redis.pipeline(transaction=True)
         for job_id in job_ids:
             pipe.delete(rediskeys.job(job_id))
@@ -177,20 +177,34 @@ class JobStore:
 
     def get(self, job_id: str, tenant: str) -> Job | None:
         """The job, or None when there is none or it belongs to another tenant."""
-        owner, doc = self.redis.hmget(rediskeys.job(job_id), ["tenant", "doc"])
-        if owner != tenant or doc is None:
+        owned = _owned(*_undecoded(self.redis, "HMGET", rediskeys.job(job_id), "tenant", "doc"))
+        if owned is None or owned[0] != tenant:
             return None
-        return Job.model_validate_json(doc)
+        return owned[1]
 
     def wait_until_finished(self, job_id: str, timeout: float) -> None:
         """Block until the job ends or `timeout` seconds pass, whichever is first.
 
-        The job's end is an entry in its done stream, so a waiter that arrives after the end
-        returns at once and no end is missed between a read and a wait.
+        The job is marked awaited and its done stream read in one round trip, so an end
+        before the mark writes the stream at the mark, and one after it at the end: a waiter
+        that arrives after the end returns at once and no end is missed between a read and
+        a wait.
         """
         block_ms = int(timeout * 1000)
         if block_ms > 0:
-            self.redis.xread({rediskeys.job_done(job_id): "0-0"}, count=1, block=block_ms)
+            done = rediskeys.job_done(job_id)
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.eval(
+                AWAIT_END,
+                3,
+                rediskeys.job(job_id),
+                rediskeys.UNFINISHED_JOBS,
+                done,
+                job_id,
+                DONE_KEPT,
+            )
+            pipe.xread({done: "0-0"}, count=1, block=block_ms)
+            pipe.execute()
 
     def list_jobs(
         self, tenant: str, *, status: JobStatus | None, limit: int, cursor: str | None
@@ -204,12 +218,11 @@ class JobStore:
             ids = [str(i) for i in self.redis.zrevrangebylex(index, upper, "-", start=0, num=batch)]
             if not ids:
                 return jobs, None
-            docs = self._docs(ids)
-            for job_id, doc in zip(ids, docs, strict=True):
+            for job_id, found in zip(ids, self.many(ids), strict=True):
                 upper = f"({job_id}"
-                if doc is None:
+                if found is None:
                     continue
-                job = Job.model_validate_json(doc)
+                job = found
                 if status is None or job.status == status:
                     jobs.append(job)
                     if len(jobs) == limit:
@@ -218,17 +231,17 @@ class JobStore:
                 return jobs, None
         return jobs, None
 
-    def _docs(self, ids: list[str]) -> list[str | None]:
+    def many(self, job_ids: list[str]) -> list[Job | None]:
+        """The jobs, None for each that is gone, whoever's they are (one round trip)."""
         pipe = self.redis.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.hget(rediskeys.job(job_id), "doc")
-        docs: list[str | None] = pipe.execute()
-        return docs
+        for job_id in job_ids:
+            _undecoded(pipe, "HGET", rediskeys.job(job_id), "doc")
+        return [None if doc is None else job_of(doc) for doc in pipe.execute()]
 
     # -- the worker's side
 
     def load(self, job_id: str) -> StoredJob | None:
-        return _stored(self.redis.hmget(rediskeys.job(job_id), _FIELDS))
+        return _stored(_undecoded(self.redis, "HMGET", rediskeys.job(job_id), *_FIELDS))
 
     def start(self, job_id: str, seconds: int, worker: str) -> tuple[Hold, StoredJob | None] | None:
         """Take the job's lease and read the job, in one round trip; None when a living
@@ -248,7 +261,9 @@ class JobStore:
         tokens = [f"{worker} {os.urandom(8).hex()}" for _ in job_ids]
         pipe = self.redis.pipeline(transaction=False)
         for job_id, token in zip(job_ids, tokens, strict=True):
-            pipe.eval(
+            _undecoded(
+                pipe,
+                "EVAL",
                 _START,
                 3,
                 rediskeys.job_lease(job_id),
@@ -368,7 +383,7 @@ class JobStore:
                 limit,
                 seconds,
                 token,
-                job.model_dump_json(),
+                stored_doc(job),
                 job.id,
             )
         answers: list[bool] = []
@@ -388,7 +403,7 @@ class JobStore:
             rediskeys.job(job.id),
             rediskeys.UNFINISHED_JOBS,
             rediskeys.METRICS_PHASES,
-            job.model_dump_json(),
+            stored_doc(job),
             time.time(),
             job.id,
             *phase_observations(phases),
@@ -429,9 +444,9 @@ class JobStore:
             rediskeys.recent_jobs(recent_slot()),
             rediskeys.METRICS_PHASES,
             rediskeys.worker_leases(hold.worker),
-            job.model_dump_json(),
+            pack_doc(job.model_dump_json(), tenant),
             job.status,
-            self.ttl,
+            DONE_KEPT,
             job.id,
             hold.lease,
             hold.slot,
@@ -491,12 +506,36 @@ redis.call('SREM', KEYS[2], ARGV[2])
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-# KEYS: tenant's rate limit, tenant's jobs, unfinished jobs, then each new job
-# ARGV: now, rate interval (0: no limit), burst, cost, ttl, oldest id kept in the tenant's
-#       index, tenant, then each new job's id, doc and encrypted secrets
+# Lua: the job's end, as its done stream's one entry, kept `seconds`.
+WRITE_DONE = """
+local function write_done(done, status, seconds)
+  redis.call('XADD', done, 'MAXLEN', '1', '*', 'status', status)
+  redis.call('EXPIRE', done, seconds)
+end
+"""
+
+# KEYS: job, unfinished jobs, done stream; ARGV: job id, seconds the done stream is kept
+# Someone waits for the job's end: mark the job awaited, so that its end writes the done
+# stream, or, when it has ended already, write the stream now. Answers 0 (the job is
+# unknown), 1 (marked) or 2 (it has ended).
+AWAIT_END_BODY = """
+local function await_end(job, unfinished, done, id, seconds)
+  if redis.call('EXISTS', job) == 0 then return 0 end
+  if redis.call('ZSCORE', unfinished, id) then
+    redis.call('HSET', job, 'awaited', '1')
+    return 1
+  end
+  if redis.call('EXISTS', done) == 0 then write_done(done, 'ended', seconds) end
+  return 2
+end
+"""
+AWAIT_END = (
+    WRITE_DONE + AWAIT_END_BODY + "return await_end(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2])"
+)
+
 # Lua: store a new, queued job (its hash, the tenant's index, the unfinished jobs), and trim
-# the tenant's index of ids older than retention. _CREATE and the re-test schedule's claim
-# (mailprobe.schedule) store jobs with these.
+# the tenant's index of ids older than retention. A submission (mailprobe.submission) and the
+# re-test schedule's claim (mailprobe.schedule) store jobs with these.
 STORE_JOB = """
 local function store_job(job, tenant_jobs, unfinished, now, ttl, tenant, id, doc, secret)
   redis.call('HSET', job, 'tenant', tenant, 'doc', doc, 'secret', secret)
@@ -509,24 +548,6 @@ local function trim_tenant_jobs(tenant_jobs, oldest_kept, ttl)
   redis.call('EXPIRE', tenant_jobs, ttl)
 end
 """
-
-_CREATE = (
-    GCRA
-    + STORE_JOB
-    + """
-local now = tonumber(ARGV[1])
-if tonumber(ARGV[2]) > 0 and tonumber(ARGV[4]) > 0 then
-  local wait = gcra(KEYS[1], now, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
-  if wait > 0 then return tostring(wait) end
-end
-for i = 4, #KEYS do
-  local at = 8 + (i - 4) * 3
-  store_job(KEYS[i], KEYS[2], KEYS[3], now, ARGV[5], ARGV[7], ARGV[at], ARGV[at + 1], ARGV[at + 2])
-end
-trim_tenant_jobs(KEYS[2], ARGV[6], ARGV[5])
-return '0'
-"""
-)
 
 # KEYS: destination slots, job, unfinished jobs, sessions in flight
 # ARGV: now, slot limit, slot lifetime (s), slot token, doc, job id
@@ -556,20 +577,26 @@ observe_phases(KEYS[3], 4)
 """
 )
 
+# The ended job's doc keeps its tenant: the tenant field goes (mailprobe.jobdoc).
 # KEYS: job, done stream, unfinished jobs, lease, destination slots, tenant's webhooks,
 #       sessions in flight, jobs ended (totals), jobs ended (this slot), phase histogram,
 #       the worker's leases
-# ARGV: doc, status, ttl, job id, lease token, slot token ("" when none), "outcome category",
-#       the slot's lifetime (s), then the last attempt's phase observations
+# ARGV: doc, status, seconds the done stream is kept, job id, lease token, slot token (""
+#       when none), "outcome category", the slot's lifetime (s), then the last attempt's phase
+#       observations
 _FINISH = (
     OBSERVE_PHASES
+    + WRITE_DONE
     + """
 redis.call('SREM', KEYS[11], ARGV[4])
 redis.call('HSET', KEYS[1], 'doc', ARGV[1])
-redis.call('HDEL', KEYS[1], 'secret', 'accepted')
+redis.call('HDEL', KEYS[1], 'secret', 'accepted', 'tenant')
 redis.call('ZREM', KEYS[3], ARGV[4])
-redis.call('XADD', KEYS[2], 'MAXLEN', '1', '*', 'status', ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
+local awaited = redis.call('HMGET', KEYS[1], 'awaited', 'watched')
+if awaited[1] or awaited[2] then
+  write_done(KEYS[2], ARGV[2], ARGV[3])
+  redis.call('HDEL', KEYS[1], 'awaited')
+end
 if ARGV[5] ~= '' and redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
 if ARGV[6] ~= '' then
   redis.call('ZREM', KEYS[5], ARGV[6])

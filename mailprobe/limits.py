@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The algorithm, as a Lua function: the script that stores new jobs runs it first and stores
-# nothing when it answers a wait (mailprobe.jobs.JobStore.create_many).
+# nothing when it answers a wait (mailprobe.submission).
 GCRA = """
 local function gcra(key, now, interval, burst, cost)
   local tat = tonumber(redis.call('GET', key) or now)

@@ -13,7 +13,9 @@ once it knows that a client watches, and it learns that from reads and messages 
 
 Phases are entries of the job's events stream; their stream ids are the SSE event ids, so a
 client resumes with Last-Event-ID. The job's end is the entry of its done stream, written by
-JobStore.finish after the last phase: a reader that sees it has every phase already.
+JobStore.finish after the last phase (watching marks the job awaited, so its end writes the
+stream; a job watched after its end has the stream written by watch()): a reader that sees
+it has every phase already.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import redis
 
 from mailprobe import rediskeys
+from mailprobe.jobs import AWAIT_END_BODY, DONE_KEPT, WRITE_DONE
 from mailprobe.models.reports import PhaseReport
 
 # A job has at most a few phases per attempt and 20 attempts: the bound only guards Redis.
@@ -49,15 +52,21 @@ class Event:
     data: str  # a PhaseEvent as JSON
 
 
-# Mark the job watched and tell the workers, unless it has expired meanwhile (a hash with
-# only the mark would never expire).
-# KEYS: job; ARGV: channel, job id
-_WATCH = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+# Mark the job watched (and awaited: its end writes its done stream) and tell the workers,
+# unless it has expired meanwhile (a hash with only the mark would never expire) or has
+# ended (then its done stream is written now, for the reader).
+# KEYS: job, unfinished jobs, done stream; ARGV: channel, job id, seconds the done stream
+# is kept
+_WATCH = (
+    WRITE_DONE
+    + AWAIT_END_BODY
+    + """
+if await_end(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3]) ~= 1 then return 0 end
 redis.call('HSET', KEYS[1], 'watched', '1')
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 1
 """
+)
 
 
 class ProgressStore:
@@ -66,8 +75,18 @@ class ProgressStore:
         self.ttl = ttl
 
     def watch(self, job_id: str) -> None:
-        """From now on, the workers write the job's phases (one round trip)."""
-        self.redis.eval(_WATCH, 1, rediskeys.job(job_id), rediskeys.WATCH_CHANNEL, job_id)
+        """From now on, the workers write the job's phases and its end its done stream; a
+        job that has ended has its done stream written now (one round trip)."""
+        self.redis.eval(
+            _WATCH,
+            3,
+            rediskeys.job(job_id),
+            rediskeys.UNFINISHED_JOBS,
+            rediskeys.job_done(job_id),
+            rediskeys.WATCH_CHANNEL,
+            job_id,
+            DONE_KEPT,
+        )
 
     def append(self, job_id: str, attempt: int, phases: list[PhaseReport]) -> None:
         """Add phases of an attempt to the job's events, in one round trip."""

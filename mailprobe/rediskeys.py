@@ -1,10 +1,13 @@
 """Every Redis key mailprobe uses, in one place. All start with "mailprobe:".
 
-- mailprobe:job:{id}               hash: tenant, doc (the Job as JSON), secret (encrypted),
-                                   watched (set once a client follows its events); a re-test's
-                                   also retest (its provider id, until its history has the
-                                   run) and events (its webhook events, until dispatched)
-- mailprobe:job:{id}:done          stream: one entry once the job has ended (long polls wait on it)
+- mailprobe:job:{id}               hash: tenant (in doc once the job has ended), doc (the Job's
+                                   JSON, deflated: mailprobe.jobdoc), secret (encrypted),
+                                   watched (set once a client follows its events), awaited
+                                   (until its end, when someone waits for it);
+                                   a re-test's also retest (its provider id, until its history
+                                   has the run) and events (its webhook events, until dispatched)
+- mailprobe:job:{id}:done          stream: one entry once an awaited job has ended (long polls,
+                                   SSE and Zitadel's synchronous calls wait on it); kept minutes
 - mailprobe:job:{id}:events        stream: the phases a watched job completed (Server-Sent Events)
 - mailprobe:job:{id}:lease         string: the token of the worker running an attempt (expires)
 - mailprobe:jobs:unfinished        sorted set: unfinished job id -> time of its last progress

@@ -48,7 +48,7 @@ import redis
 
 from mailprobe import rediskeys
 from mailprobe.ids import oldest_kept_id
-from mailprobe.jobs import STORE_JOB
+from mailprobe.jobs import STORE_JOB, stored_doc
 from mailprobe.models.jobs import Job
 
 
@@ -155,7 +155,7 @@ class RetestSchedule:
                 oldest_kept_id(now, self.ttl),
                 tenant,
                 job.id,
-                job.model_dump_json(),
+                stored_doc(job),
                 sealed,
             )
         )

@@ -7,22 +7,33 @@ ran in, and whichever were selected) but before the session's Redis stops.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 
 import pytest
 import redis
 
+from mailprobe import rediskeys
+from mailprobe.jobdoc import unpack_doc
 from tests.support import LOGS, SECRETS_USED, RedisServer
+
+_JOB = re.compile(re.escape(rediskeys.job("")) + "[0-9A-Z]{26}")
 
 
 def redis_dump(client: redis.Redis) -> str:
-    """Every value of every key, whatever its type, as one text."""
+    """Every value of every key, whatever its type, as one text; a job's document as its JSON
+    (it is stored deflated: mailprobe.jobdoc)."""
     parts: list[str] = []
     for key in client.scan_iter(count=1000):
         kind = client.type(key)
         parts.append(key)
         if kind == "string":
             parts.append(str(client.get(key)))
+        elif kind == "hash" and _JOB.fullmatch(key):
+            fields = client.execute_command("HGETALL", key, NEVER_DECODE=True)  # type: ignore[no-untyped-call]
+            for name, value in fields.items():
+                text = unpack_doc(value) if name == b"doc" else value.decode(errors="replace")
+                parts.append(f"{name.decode()}: {text}")
         elif kind == "hash":
             parts.append(str(client.hgetall(key)))
         elif kind == "list":

@@ -1,10 +1,12 @@
 """mailprobe/broker.py overrides kombu internals: these tests fail when kombu changes them.
 
-The override keeps one Redis client per channel for synchronous commands. That is safe while
-kombu builds each such client from the channel's one connection pool, hands it out for a
-command at a time (conn_or_acquire), and closes only the clients it caches itself. The kombu
-code that argument rests on is recorded here by a hash of its source, as it was in the release
-the override was checked against; pyproject.toml bounds kombu to that release's series.
+The override keeps one Redis client per channel for synchronous commands, and captures the
+commands that publish a message (the API's submission runs them in its own script). The first
+is safe while kombu builds each such client from the channel's one connection pool, hands it
+out for a command at a time (conn_or_acquire), and closes only the clients it caches itself.
+The kombu code that argument (and the capture) rests on is recorded here by a hash of its
+source, as it was in the release the override was checked against; pyproject.toml bounds
+kombu to that release's series.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import kombu
 from kombu.connection import Connection
 from kombu.transport import redis as kombu_redis
 
+from mailprobe.broker import captured_publishes
 from tests.support import RedisServer
 
 CHECKED_WITH = "5.7.0"
@@ -35,6 +38,13 @@ RELIED_ON = {
     "_close_clients": "0e15da1c9ab78cfc",
     # The asynchronous client (BRPOP, publish), which the override leaves to kombu.
     "client": "7a86dff4bd9c8b6f",
+    # Captured publishes (PublishCapture): the publish batch the channel hands a producer's
+    # batch(), whether it may, how a message reaches _put with the batch, and the commands
+    # _put gives the batch (LPUSH onto the queue, PEXPIRE for a queue with an expiry).
+    "create_publish_batch": "18b62ab1b769f0a2",
+    "supports_batch_publish": "89404a560930f186",
+    "basic_publish": "83825b6758712705",
+    "_put": "1c0cf9749576614c",
 }
 
 
@@ -77,5 +87,28 @@ def test_a_channel_keeps_one_synchronous_client_on_its_pool(redis_server: RedisS
         assert client.hlen(channel.unacked_key) == 1
         message.ack()
         assert client.hlen(channel.unacked_key) == 0
+        queue.close()
+        client.flushdb()
+
+
+def test_a_captured_publish_sends_nothing_and_its_commands_deliver_the_message(
+    redis_server: RedisServer,
+) -> None:
+    url = f"redis://127.0.0.1:{redis_server.port}/15"
+    broker = Connection(url, transport="worker.broker:Transport")  # type: ignore[no-untyped-call]
+    with broker as connection:
+        queue = connection.SimpleQueue("mailprobe.kombu-capture")
+        client = connection.default_channel._create_client()
+        producer = queue.producer
+        with captured_publishes(producer) as capture:
+            producer.publish({"n": 2}, routing_key="mailprobe.kombu-capture")
+        assert client.llen("mailprobe.kombu-capture") == 0  # captured, not sent
+        assert [name for name, _ in capture.commands] == ["lpush"]
+        assert connection.default_channel.capture is None  # the next publish is sent
+        for name, args in capture.commands:
+            client.execute_command(name, *args)
+        message = queue.get(timeout=5)
+        assert message.payload == {"n": 2}
+        message.ack()
         queue.close()
         client.flushdb()

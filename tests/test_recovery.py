@@ -309,17 +309,30 @@ def test_a_job_whose_task_was_lost_is_swept_back(
 ) -> None:
     """A job with no task (as if Redis lost the queue): `mailprobe jobs stuck` shows it, and
     `mailprobe jobs sweep` (which workers also run every 30 s) sends its task again."""
+    from mailprobe.apikeys import ApiKeyStore
     from mailprobe.crypto import SecretBox
-    from mailprobe.jobs import JobStore
+    from mailprobe.jobs import new_job
     from mailprobe.models.smtp import SmtpTestRequest
+    from mailprobe.submission import NewJob, Submissions
 
     smtp = CountingSmtp(hang_at="none")
     env = {**recovery.env, "MAILPROBE_STUCK_AFTER": "1"}
     try:
-        store = JobStore(recovery_redis.client(), 3600)
+        redis_client = recovery_redis.client()
+        key = recovery.key(tenant="t-recovery")
+        principal = ApiKeyStore(redis_client).authenticate(key)
+        assert principal is not None
         box = SecretBox(recovery.env["MAILPROBE_ENCRYPTION_KEYS"].split(","))
         request = SmtpTestRequest.model_validate(probe_body(smtp.server.address))
-        job = store.create("t-recovery", request, box)  # stored, never enqueued
+        job, sealed = new_job(request, box)
+        Submissions(redis_client, 3600).submit(  # stored, never enqueued: no message published
+            key_digest=principal.digest,
+            tenant="t-recovery",
+            permission="smtp.test",
+            jobs=[NewJob(job, sealed)],
+            publish=[],
+            rate=None,
+        )
 
         def listed() -> bool:
             stuck = run_cli(env, "jobs", "stuck")
@@ -329,7 +342,7 @@ def test_a_job_whose_task_was_lost_is_swept_back(
         swept = run_cli(env, "jobs", "sweep")
         assert swept.returncode == 0, swept.stderr
         assert "re-queued 1 stuck job(s)" in swept.stdout
-        client = recovery.client(recovery.key(tenant="t-recovery"))
+        client = recovery.client(key)
         assert client.ended(job.id)["status"] == "succeeded"
         assert smtp.accepted == 1
         assert job.id not in run_cli(env, "jobs", "stuck").stdout

@@ -62,13 +62,19 @@ def start(
 
 def _test(call: Call, request: admin_pb2.TestEmailProviderSMTPRequest) -> Job:
     test = operations.admit(call, to_model(request, SmtpTestRequest))
-    return operations.enqueue(call, [test], max_attempts=answer.ATTEMPTS)[0]
+    return _enqueue_awaited(call, test)
 
 
 def _test_by_id(call: Call, request: admin_pb2.TestEmailProviderSMTPByIdRequest) -> Job:
     receiver = to_model(request, ZitadelProviderTestRequest, without=("id",)).receiver_address
     test = operations.provider_test(call, request.id, receiver)
-    return operations.enqueue(call, [test], max_attempts=answer.ATTEMPTS)[0]
+    return _enqueue_awaited(call, test)
+
+
+def _enqueue_awaited(call: Call, test: SmtpTestRequest) -> Job:
+    """The test queued as Zitadel runs it (one attempt), its end awaited: the call waits
+    for it (api.zitadel.waiter)."""
+    return operations.enqueue(call, [test], max_attempts=answer.ATTEMPTS, awaited=True)[0]
 
 
 def _add(call: Call, request: admin_pb2.AddEmailProviderSMTPRequest) -> Message:

@@ -1,10 +1,11 @@
 """Waiting on many jobs' ends from one asyncio process, on one Redis connection.
 
-Each job's end is an entry in its done stream (JobStore.finish). One loop reads the done
-streams of every job some call waits for with a single blocking XREAD, so a thousand waiting
-calls hold neither a thread nor a connection each. A call that starts waiting joins the next
-read (at most POLL_MS later); a job that ended in between is found by that read at once,
-since its entry stays in the stream.
+Each job's end is an entry in its done stream (JobStore.finish), written for the jobs these
+calls submit because they are submitted awaited (api.zitadel.methods). One loop reads the
+done streams of every job some call waits for with a single blocking XREAD, so a thousand
+waiting calls hold neither a thread nor a connection each. A call that starts waiting joins
+the next read (at most POLL_MS later); a job that ended in between is found by that read at
+once, since its entry stays in the stream (mailprobe.jobs.DONE_KEPT).
 """
 
 from __future__ import annotations

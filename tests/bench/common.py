@@ -136,6 +136,29 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def machine(redis_client: redis.Redis | None = None) -> str:
+    """One line naming the machine a benchmark ran on, and how busy it was when it printed:
+    the machine is shared, so a figure is read with the load beside it."""
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    parts = [
+        f"{os.cpu_count()} CPUs ({model})",
+        f"{memory_kib / 1024 / 1024:.0f} GiB",
+        f"Python {sys.version.split()[0]}",
+    ]
+    if redis_client is not None:
+        parts.append(f"Redis {redis_client.info('server')['redis_version']}")
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return ", ".join(parts) + f"; load average {load}"
+
+
 def bench_test(host: str, **fields: Any) -> dict[str, Any]:
     """The test every benchmark submits, to `host`."""
     return {
@@ -148,11 +171,15 @@ def bench_test(host: str, **fields: Any) -> dict[str, Any]:
 
 
 def ended_count(client: redis.Redis, job_ids: list[str]) -> int:
-    """How many of the jobs have ended (one round trip)."""
+    """How many of the jobs have ended: stored, and no longer unfinished (one round trip)."""
     pipe = client.pipeline(transaction=False)
+    pipe.zmscore(rediskeys.UNFINISHED_JOBS, job_ids)
     for job_id in job_ids:
-        pipe.exists(rediskeys.job_done(job_id))
-    return int(sum(pipe.execute()))
+        pipe.exists(rediskeys.job(job_id))
+    unfinished, *stored = pipe.execute()
+    return sum(
+        1 for score, exists in zip(unfinished, stored, strict=True) if exists and score is None
+    )
 
 
 def _session(env: dict[str, str]) -> requests.Session:

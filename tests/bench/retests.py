@@ -31,8 +31,8 @@ import redis
 from mailprobe import rediskeys
 from mailprobe.crypto import SecretBox, generate_key
 from mailprobe.history import HISTORY_LENGTH, HistoryStore
+from mailprobe.jobs import JobStore
 from mailprobe.models.history import ProviderCheck
-from mailprobe.models.jobs import Job
 from mailprobe.models.providers import ProviderRequest
 from mailprobe.models.reports import RecipientReport
 from mailprobe.providers import ProviderStore
@@ -93,10 +93,7 @@ def _check(index: int) -> str:
 
 def _runs(client: redis.Redis, job_ids: list[str]) -> list[tuple[str, str]]:
     """The (provider, due time) of each run, from its job."""
-    pipe = client.pipeline(transaction=False)
-    for job_id in job_ids:
-        pipe.hget(rediskeys.job(job_id), "doc")
-    runs = [Job.model_validate_json(doc).retest for doc in pipe.execute()]
+    runs = [job.retest for job in JobStore(client, 0).many(job_ids) if job is not None]
     return [(run.provider_id, run.due_at) for run in runs if run is not None]
 
 
