@@ -112,13 +112,17 @@ def enqueue(
     if idempotency is not None:
         remember = " ".join(job_ids)
         claim = Claim(idempotency.name, idempotency.fingerprint, remember, KEPT_SECONDS)
+    # With MAILPROBE_REDIS_MIN_REPLICAS, the tasks wait until the replicas have the jobs and
+    # the claim: a task published first could run (and send) a job the API then undoes and
+    # answers 503 for. Without it, jobs, claim and tasks are one round trip.
+    replicas = svc.settings.redis_min_replicas > 0
     try:
         svc.submissions.submit(
             key_digest=call.principal.digest,
             tenant=call.tenant,
             permission=SUBMIT_PERMISSION,
             jobs=new,
-            publish=capture.commands,
+            publish=[] if replicas else capture.commands,
             rate=svc.rate_limit,
             claim=claim,
             awaited=awaited,
@@ -132,20 +136,21 @@ def enqueue(
     except KeyRefused:
         svc.api_keys.forget(call.principal)
         raise key_refused() from None
-    try:
-        # With MAILPROBE_REDIS_MIN_REPLICAS, the jobs, their tasks and the Idempotency-Key's
-        # claim are on the replicas before the answer; when they are not, undo them all (a
-        # task a worker already took finds no job and is dropped), so a retry starts afresh.
-        durability.replicated(svc.redis, svc.settings)
-    except Exception:
+    if replicas:
+        try:
+            durability.replicated(svc.redis, svc.settings)
+            svc.submissions.publish(capture.commands)
+        except Exception:
 
-        def undo() -> None:
-            svc.jobs.delete_many(job_ids, call.tenant)
-            if claim is not None:
-                svc.redis.delete(claim.name)
+            def undo() -> None:
+                # Nothing was queued, or what was finds no job and is dropped; the key is
+                # free again, so a retry starts afresh.
+                svc.jobs.delete_many(job_ids, call.tenant)
+                if claim is not None:
+                    svc.redis.delete(claim.name)
 
-        durability.across_failover(undo)
-        raise
+            durability.across_failover(undo)
+            raise
     return jobs
 
 

@@ -5,7 +5,7 @@ answers an Idempotency-Key's earlier claim, applies the tenant's rate limit, sto
 jobs (queued), pushes their tasks' messages onto the queue and claims the Idempotency-Key
 for them, atomically: when any check refuses, nothing is written, and a stored job always
 has its task queued. The messages are built by Celery and kombu and captured, not sent
-(worker.broker.captured_publishes): the script runs the Redis commands kombu would have run.
+(mailprobe.broker.captured_publishes): the script runs the Redis commands kombu would have run.
 
 `Submissions.submit` is the one place that round trip is made.
 """
@@ -109,7 +109,7 @@ class Submissions:
             queue, *rest = command
             keys.append(queue)
             args += [name, len(rest), *rest]
-        # The one round trip. (A WAIT for replicas, if ever needed, goes right after it.)
+        # The one round trip (api.operations.enqueue waits for replicas after it, when asked).
         answer = self._script(keys=keys, args=args)
         verdict = answer[0].decode() if isinstance(answer[0], bytes) else str(answer[0])
         if verdict == "key":
@@ -118,6 +118,14 @@ class Submissions:
             raise Claimed(str(answer[1]), str(answer[2]))
         if verdict == "wait":
             raise RateLimited(float(answer[1]))
+
+    def publish(self, publish: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Run `publish` commands (kombu's, captured) on their own: the tasks of jobs that
+        submit() stored without them, once the replicas have the jobs."""
+        pipe = self.redis.pipeline(transaction=True)
+        for name, command in publish:
+            pipe.execute_command(name.upper(), *command)  # type: ignore[no-untyped-call]
+        pipe.execute()
 
 
 # KEYS: API key, tenant's rate limit, tenant's jobs, unfinished jobs, Idempotency-Key claim,

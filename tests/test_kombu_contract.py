@@ -95,7 +95,7 @@ def test_a_captured_publish_sends_nothing_and_its_commands_deliver_the_message(
     redis_server: RedisServer,
 ) -> None:
     url = f"redis://127.0.0.1:{redis_server.port}/15"
-    broker = Connection(url, transport="worker.broker:Transport")  # type: ignore[no-untyped-call]
+    broker = Connection(url, transport="mailprobe.broker:Transport")  # type: ignore[no-untyped-call]
     with broker as connection:
         queue = connection.SimpleQueue("mailprobe.kombu-capture")
         client = connection.default_channel._create_client()

@@ -33,8 +33,8 @@ from typing import Any
 
 import requests
 
-from mailprobe import rediskeys
 from mailprobe.apikeys import PERMISSIONS, ApiKeyStore
+from mailprobe.jobs import JobStore
 from tests.bench.api import Load, _run, post
 from tests.bench.common import bench_env, bench_test, start_api
 from tests.bench.delay_sink import DelaySink
@@ -161,15 +161,8 @@ def failover_soak(
 
     def statuses() -> Counter[str]:
         found: Counter[str] = Counter()
-        pipe = client.pipeline(transaction=False)
-        for job_id in run.accepted:
-            pipe.hget(rediskeys.job(job_id), "doc")
-        for doc in pipe.execute():
-            status = "gone"
-            for candidate in ("succeeded", "failed", "running", "retrying", "queued"):
-                if doc is not None and f'"status":"{candidate}"' in doc:
-                    status = candidate
-            found[status] += 1
+        for job in JobStore(client, 0).many(run.accepted):
+            found[job.status if job is not None else "gone"] += 1
         return found
 
     def all_ended() -> bool:
