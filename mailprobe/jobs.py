@@ -56,6 +56,8 @@ class StoredJob:
     job: Job
     secret: str  # encrypted secrets (JSON); "" when there are none or the job has ended
     accepted: Report | None = None  # the report as of the server's 250 after DATA
+    # The attempt whose worker handed the server the end of DATA (mark_committing), if any.
+    committing: int | None = None
     notify: bool = False  # ended, and its webhook deliveries may not all be sent yet
     watched: bool = False  # a client follows its events (mailprobe.progress)
 
@@ -64,12 +66,12 @@ class StoredJob:
         return request.with_secrets(open_secrets(box, self.secret, job_context(self.job.id)))
 
 
-_FIELDS = ["tenant", "doc", "secret", "accepted", "notify", "watched"]
+_FIELDS = ["tenant", "doc", "secret", "accepted", "committing", "notify", "watched"]
 
 
 def _stored(fields: list[Any]) -> StoredJob | None:
     """The job from its hash's _FIELDS (strings: the client decodes responses)."""
-    tenant, doc, secret, accepted, notify, watched = fields
+    tenant, doc, secret, accepted, committing, notify, watched = fields
     if tenant is None or doc is None:
         return None
     return StoredJob(
@@ -77,6 +79,7 @@ def _stored(fields: list[Any]) -> StoredJob | None:
         job=Job.model_validate_json(doc),
         secret=secret or "",
         accepted=Report.model_validate_json(accepted) if accepted else None,
+        committing=int(committing) if committing else None,
         notify=notify is not None,
         watched=watched is not None,
     )
@@ -388,6 +391,13 @@ class JobStore:
             *phase_observations(phases),
         )
 
+    def mark_committing(self, job_id: str, attempt: int) -> None:
+        """Attempt `attempt` is about to send the end of DATA: once it has, the server may
+        accept the message at any moment, so a worker that dies before its reply is recorded
+        leaves the job in doubt, and it is not sent again (worker/tasks.py). Returns only once
+        Redis has the mark."""
+        self.redis.hset(rediskeys.job(job_id), "committing", attempt)
+
     def mark_accepted(self, job_id: str, report: Report) -> None:
         """The server accepted the message: from now on it must never be sent again."""
         self.redis.hset(rediskeys.job(job_id), "accepted", report.model_dump_json())
@@ -555,7 +565,7 @@ _FINISH = (
     + """
 redis.call('SREM', KEYS[11], ARGV[4])
 redis.call('HSET', KEYS[1], 'doc', ARGV[1])
-redis.call('HDEL', KEYS[1], 'secret', 'accepted')
+redis.call('HDEL', KEYS[1], 'secret', 'accepted', 'committing')
 redis.call('ZREM', KEYS[3], ARGV[4])
 redis.call('XADD', KEYS[2], 'MAXLEN', '1', '*', 'status', ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
