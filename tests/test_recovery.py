@@ -427,9 +427,6 @@ class HeldSmtp:
             if in_data:
                 if line == b".":
                     in_data = False
-                    self.received += 1
-                    if first and self.hang_at == ".":
-                        return self._hang()
                     self.accepted += 1
                     conn.sendall(b"250 2.0.0 queued\r\n")
             elif line[:4].upper() == b"DATA":
