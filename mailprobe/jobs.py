@@ -70,6 +70,8 @@ class StoredJob:
     job: Job
     secret: str  # encrypted secrets (JSON); "" when there are none or the job has ended
     accepted: Report | None = None  # the report as of the server's 250 after DATA
+    # The attempt whose worker handed the server the end of DATA (mark_committing), if any.
+    committing: int | None = None
     notify: bool = False  # ended, and its webhook deliveries may not all be sent yet
     watched: bool = False  # a client follows its events (mailprobe.progress)
 
@@ -78,7 +80,7 @@ class StoredJob:
         return request.with_secrets(open_secrets(box, self.secret, job_context(self.job.id)))
 
 
-_FIELDS = ["tenant", "doc", "secret", "accepted", "notify", "watched"]
+_FIELDS = ["tenant", "doc", "secret", "accepted", "committing", "notify", "watched"]
 
 
 def _undecoded(client: redis.Redis | redis.client.Pipeline, *command: Any) -> Any:
@@ -113,7 +115,7 @@ def _owned(tenant: bytes | None, doc: bytes | None) -> tuple[str, Job] | None:
 
 def _stored(fields: list[Any]) -> StoredJob | None:
     """The job from its hash's _FIELDS, read undecoded."""
-    tenant, doc, secret, accepted, notify, watched = fields
+    tenant, doc, secret, accepted, committing, notify, watched = fields
     owned = _owned(tenant, doc)
     if owned is None:
         return None
@@ -122,6 +124,7 @@ def _stored(fields: list[Any]) -> StoredJob | None:
         job=owned[1],
         secret=secret.decode() if secret else "",
         accepted=Report.model_validate_json(accepted) if accepted else None,
+        committing=int(committing) if committing else None,
         notify=notify is not None,
         watched=watched is not None,
     )
@@ -409,6 +412,13 @@ class JobStore:
             *phase_observations(phases),
         )
 
+    def mark_committing(self, job_id: str, attempt: int) -> None:
+        """Attempt `attempt` is about to send the end of DATA: once it has, the server may
+        accept the message at any moment, so a worker that dies before its reply is recorded
+        leaves the job in doubt, and it is not sent again (worker/tasks.py). Returns only once
+        Redis has the mark."""
+        self.redis.hset(rediskeys.job(job_id), "committing", attempt)
+
     def mark_accepted(self, job_id: str, report: Report, settings: Settings) -> None:
         """The server accepted the message: from now on it must never be sent again. With
         MAILPROBE_REDIS_MIN_REPLICAS, the mark is on the replicas before the session goes on
@@ -590,7 +600,7 @@ _FINISH = (
     + """
 redis.call('SREM', KEYS[11], ARGV[4])
 redis.call('HSET', KEYS[1], 'doc', ARGV[1])
-redis.call('HDEL', KEYS[1], 'secret', 'accepted', 'tenant')
+redis.call('HDEL', KEYS[1], 'secret', 'accepted', 'committing', 'tenant')
 redis.call('ZREM', KEYS[3], ARGV[4])
 local awaited = redis.call('HMGET', KEYS[1], 'awaited', 'watched')
 if awaited[1] or awaited[2] then

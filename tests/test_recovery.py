@@ -89,11 +89,14 @@ def takeover(
 
 class CountingSmtp:
     """A plain SMTP server that counts the messages it accepted (250 after DATA), and can
-    hang its first session at RCPT or at QUIT, so the test can kill the worker there."""
+    hang its first session at RCPT or at QUIT, or at the "." that ends DATA (the message
+    received whole, its reply held), so the test can kill the worker there."""
 
     def __init__(self, hang_at: str) -> None:
         self.hang_at = hang_at
         self.accepted = 0
+        self.received = 0  # messages whose final "." came, replied to or not
+        self.data_sessions = 0  # sessions that sent DATA
         self.hanging = threading.Event()
         self.release = threading.Event()
         self.server = RawServer(self.serve)
@@ -112,6 +115,9 @@ class CountingSmtp:
             if in_data:
                 if line == b".":
                     in_data = False
+                    self.received += 1
+                    if first and self.hang_at == ".":
+                        return self._hang()
                     self.accepted += 1
                     conn.sendall(b"250 2.0.0 queued\r\n")
                 continue
@@ -119,6 +125,7 @@ class CountingSmtp:
             if first and verb == self.hang_at.encode():
                 return self._hang()
             if verb == b"DATA":
+                self.data_sessions += 1
                 in_data = True
                 conn.sendall(b"354 go ahead\r\n")
             elif verb == b"QUIT":
@@ -221,6 +228,40 @@ def test_worker_killed_before_acceptance_runs_the_job_again(
     outcomes = [(a["number"], a["outcome"]) for a in ended["attempts"]]
     assert outcomes == [(1, "failed"), (2, "succeeded")]
     assert "worker running this attempt stopped" in ended["attempts"][0]["error"]["message"]
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["task", "chunk"])
+def test_worker_killed_waiting_for_the_reply_to_the_final_dot_does_not_send_again(
+    takeover: Service, capsys: pytest.CaptureFixture[str], batch: bool
+) -> None:
+    """The server received the whole message, and the worker waits for its 250 when it is
+    SIGKILLed: whether the server took it is unknown, so the job ends failed, in doubt, and
+    the message is not sent a second time (at most once), by a task or by a chunk."""
+    client = takeover.client(takeover.key(tenant="t-recovery"))
+    _standby(takeover)
+    smtp = CountingSmtp(hang_at=".")
+    try:
+        body = probe_body(smtp.server.address)
+        if batch:
+            response = client.post("/email/smtp/_tests", json={"tests": [body]})
+            assert response.status_code == 202, response.text
+            job_id = response.json()["items"][0]["job"]["id"]
+        else:
+            job_id = client.submit(body).json()["id"]
+        wait_for(smtp.hanging.is_set, 20, "the session to send the final dot")
+        killed = _kill_lease_holder(takeover, job_id)
+        ended = client.ended(job_id, timeout=TAKEOVER_VISIBILITY_TIMEOUT / 2)
+    finally:
+        smtp.stop()
+    _report_takeover(capsys, "in doubt after the final dot", _unix(ended["finishedAt"]) - killed)
+    assert ended["status"] == "failed", ended
+    assert (smtp.received, smtp.data_sessions, smtp.accepted) == (1, 1, 0), "sent once only"
+    assert [a["outcome"] for a in ended["attempts"]] == ["failed"]
+    error = ended["result"]["error"]
+    assert (error["category"], error["phase"], error["retryable"]) == ("internal", "data", False)
+    assert "not sent again" in error["message"]
+    assert "may have accepted it" in error["message"]
+    assert ended["attempts"][0]["error"] == error
 
 
 def test_a_killed_worker_is_known_dead_within_seconds(takeover: Service) -> None:

@@ -6,9 +6,10 @@
 chunk is the first attempt of each of its jobs, run as worker/tasks.py runs one job's task
 and with the same guarantees:
 
-- Each job is leased and fenced by its attempt number and its accepted mark, as by a task of
-  its own: a chunk delivered again (its worker died, it waited past the visibility timeout)
-  runs only what is still due, and never sends again a message the server accepted.
+- Each job is leased and fenced by its attempt number and its accepted and committing marks,
+  as by a task of its own: a chunk delivered again (its worker died, it waited past the
+  visibility timeout) runs only what is still due, and never sends again a message whose
+  end of DATA went to the server.
 - The chunk takes all its jobs' leases in one round trip as it starts, so when its worker
   dies every one of them is sent again within seconds (worker/maintenance.py), and begins
   their attempts (destination slots, jobs saved) in one more.

@@ -113,10 +113,13 @@ def _mailbox(name: str, address: str) -> str:
     )
 
 
+END_OF_DATA = b".\r\n"  # the line that ends DATA, after the content's last CRLF
+
+
 def dot_stuff(message: bytes) -> bytes:
     """DATA's transparency (RFC 5321 4.5.2) and the terminating line."""
     lines = message.split(b"\r\n")
     if lines and lines[-1] == b"":
         lines.pop()
     stuffed = b"\r\n".join(b"." + line if line.startswith(b".") else line for line in lines)
-    return stuffed + b"\r\n.\r\n"
+    return stuffed + b"\r\n" + END_OF_DATA

@@ -34,7 +34,13 @@ from mailprobe.models.smtp import SmtpTestRequest
 from mailprobe.settings import Settings
 from worker import certificates
 from worker.hints import known_reply
-from worker.message import ProbeMessage, SessionSummary, build_test_message, dot_stuff
+from worker.message import (
+    END_OF_DATA,
+    ProbeMessage,
+    SessionSummary,
+    build_test_message,
+    dot_stuff,
+)
 from worker.oauth import TokenCache, TokenError
 from worker.senderdomain import SenderDomainCheck
 from worker.smtp import (
@@ -149,6 +155,10 @@ class _PhaseOutcome:
     note: str | None = None
 
 
+class _Uncommitted(Exception):
+    """The caller could not record that the end of DATA goes (on_committing raised)."""
+
+
 class _Refusal(Exception):
     """A failure the probe itself decides on (nothing to offer, nothing to parse)."""
 
@@ -163,6 +173,7 @@ def probe_smtp(
     *,
     reference: str,
     on_accepted: Callable[[Report], None] | None = None,
+    on_committing: Callable[[], None] | None = None,
     on_phase: Callable[[PhaseReport], None] | None = None,
 ) -> Report:
     """Run one SMTP session for `request` and report it.
@@ -172,6 +183,11 @@ def probe_smtp(
     QUIT: from then on the message must never be sent again. It shares parts with the
     running session's report, so the callback must store it, not keep it.
 
+    `on_committing` is called once the message's content is sent and right before its
+    final "." line: from then on the server may accept it at any moment, so the caller
+    records that a copy may be delivered (at most once: a session cut between the two is in
+    doubt). If it raises, the "." is not sent and the probe raises it.
+
     `on_phase` is called with each phase as it ends, ok or not, for live progress; it must
     not raise (a failure to show progress is no failure of the session).
 
@@ -179,7 +195,7 @@ def probe_smtp(
     message, and `on_accepted` is never called. The report's `recipient` holds the server's
     answer to RCPT TO in every session that got one.
     """
-    return _Session(request, options, reference, on_accepted, on_phase).run()
+    return _Session(request, options, reference, on_accepted, on_committing, on_phase).run()
 
 
 class _Session:
@@ -189,12 +205,14 @@ class _Session:
         options: ProbeOptions,
         reference: str,
         on_accepted: Callable[[Report], None] | None,
+        on_committing: Callable[[], None] | None,
         on_phase: Callable[[PhaseReport], None] | None,
     ) -> None:
         self.request = request
         self.options = options
         self.reference = reference
         self.on_accepted = on_accepted
+        self.on_committing = on_committing
         self.on_phase = on_phase
         self.host, self.port = request.host_name, request.port
         self.deadline = Deadline(options.session_deadline)
@@ -303,6 +321,11 @@ class _Session:
             )
 
         match exc:
+            case _Uncommitted():
+                text = (
+                    f"data: the message was not sent, as its sending could not be recorded ({exc})"
+                )
+                return error("internal", text, True)
             case _Refusal():
                 return error(exc.category, str(exc), False)
             case DestinationRefused():
@@ -423,8 +446,13 @@ class _Session:
         with self.phase("data", opts.data_timeout):
             conn.expect(self._command(conn, "DATA"), 354)
             self.transcript.record("C", f"<message, {len(message)} bytes, {message_id}>")
+            # The server takes the message only at the final "." line (RFC 5321 4.1.1.4):
+            # everything before it is sent first, and the "." only once the caller has
+            # recorded that it goes (a session cut before it leaves no message behind).
+            conn.send(dot_stuff(message)[: -len(END_OF_DATA)])
+            self._commit()
             self.transcript.record("C", ".")
-            conn.send(dot_stuff(message))
+            conn.send(END_OF_DATA)
             conn.expect(self._read(conn), 250)
         self.report.message_id, self.report.subject = message_id, built.subject
         self.report.sent = True
@@ -441,6 +469,16 @@ class _Session:
                 conn.expect(self._command(conn, "QUIT"), 221)
         except ProbeFailure:
             pass
+
+    def _commit(self) -> None:
+        """Let the caller record that the end of DATA goes now (see probe_smtp)."""
+        if self.on_committing is None:
+            return
+        try:
+            self.on_committing()
+        except Exception as exc:
+            # Nothing was delivered: the session stops here and the job may try again.
+            raise _Uncommitted(f"{type(exc).__name__}: {exc}") from exc
 
     def _implicit_tls(self, conn: SMTPConnection) -> bool:
         """Implicit TLS on `conn`; False when the server greets in plaintext instead (the

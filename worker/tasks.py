@@ -19,6 +19,11 @@ What makes it safe to deliver a task twice, or to lose a worker at any moment:
   without waiting for its task to come back (worker/maintenance.py).
 - When the server accepts the message (250 after DATA), that is recorded at once: a task
   that finds it recorded ends the job as succeeded and never sends the message again.
+- Before the "." that ends DATA goes, the attempt records that it goes (mark_committing): a
+  task that finds an interrupted attempt marked so, with no acceptance recorded, cannot know
+  whether the server took the message, and ends the job as failed rather than risk a second
+  copy (at most once). An attempt that ended with an error (a timeout waiting for the final
+  reply, say) is tried again as before: only a dead worker's attempt is in doubt.
 """
 
 from __future__ import annotations
@@ -146,6 +151,9 @@ def due_attempt(
         if stored.accepted is not None:
             _end_accepted(rt, stored, hold, stored.accepted)
             return None
+        if stored.committing == job.attempts[-1].number:
+            _end_in_doubt(rt, stored, hold, limit)
+            return None
     number = next_attempt(job)
     if attempt != number and not (interrupted and attempt == number - 1):
         log.info("job %s: dropping a stale task for attempt %d", job.id, attempt)
@@ -187,6 +195,7 @@ def run_due(rt: Runtime, due: Due) -> Again | None:
             rt.options,
             reference=job.id,
             on_accepted=lambda partial: rt.jobs.mark_accepted(job.id, partial, rt.settings),
+            on_committing=lambda: rt.jobs.mark_committing(job.id, number),
             on_phase=feed,
         )
     except BaseException:
@@ -253,6 +262,24 @@ def _end_accepted(rt: Runtime, stored: StoredJob, hold: Hold, accepted: Report) 
     job.attempts[-1].outcome = "succeeded"
     job.attempts[-1].error = None
     _end(rt, stored, hold, "succeeded", accepted.phases)
+
+
+def _end_in_doubt(rt: Runtime, stored: StoredJob, hold: Hold, limit: int) -> None:
+    """The worker died after handing the server the message's end and before its reply was
+    recorded: the server may have taken it, so it is not sent again (at most once)."""
+    error = ProbeError(
+        category="internal",
+        phase="data",
+        message=(
+            "the worker stopped after handing the message's end to the server and before its "
+            "reply was recorded; not sent again, so the receiver gets no copy twice — the "
+            "server may have accepted it"
+        ),
+        retryable=False,
+        transient=False,
+    )
+    _close(stored.job.attempts[-1], "failed", error, limit)
+    _end(rt, stored, hold, "failed")
 
 
 def _end(
