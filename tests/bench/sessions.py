@@ -2,11 +2,12 @@
 
     .venv/bin/python -m tests.bench.sessions [--sessions 10000] [--delay 2] [--runs 1]
 
-The API takes `sessions` tests (single tests, one Celery task each, through
-POST /email/smtp/_tests); then one gevent worker process with a pool of as many greenlets
-runs them against a sink on loopback that delays every reply by D seconds (a session is 7
-replies: at least 7·D). The benchmark raises its own descriptor limit (the sink holds one
-socket per session), as the worker raises its own at start.
+The API takes `sessions` tests through the batch route, POST /email/smtp/_tests (1,000 a
+request; one Celery task a chunk of MAILPROBE_BATCH_CHUNK_SIZE tests, by default); then one
+gevent worker process with a pool of as many greenlets runs them against a sink on loopback
+that delays every reply by D seconds (a session is 7 replies: at least 7·D). The benchmark
+raises its own descriptor limit (the sink holds one socket per session), as the worker
+raises its own at start.
 
 Printed per run: the sessions in flight at the peak (counted by the sink), how many tests
 succeeded, the seconds from the first session to the last message, the worker's CPU time and
@@ -34,6 +35,7 @@ from mailprobe import rediskeys
 from mailprobe.jobs import JobStore
 from mailprobe.liveness import alive_count
 from mailprobe.redisconn import get_redis
+from mailprobe.settings import Settings
 from tests.bench.common import (
     bench_env,
     bench_test,
@@ -146,9 +148,11 @@ def main() -> None:
     # One socket a session in the sink (this process), as in the worker (which inherits
     # the limit, and raises its own soft one), and some for Redis beside them.
     limit = raise_descriptor_limit(args.sessions + 1000)
+    chunk = Settings.model_fields["batch_chunk_size"].default
     print(
-        f"{args.sessions} tests (single submissions), every reply delayed "
-        f"{args.delay * 1000:.0f} ms (a session ≥ {REPLIES_PER_SESSION * args.delay:.0f} s), "
+        f"{args.sessions} tests (batch submissions, one task a chunk of {chunk}), "
+        f"every reply delayed {args.delay * 1000:.0f} ms "
+        f"(a session ≥ {REPLIES_PER_SESSION * args.delay:.0f} s), "
         f"one gevent worker process of {args.sessions} greenlets, {os.cpu_count()} CPUs "
         f"({platform.machine()}), open files limit {limit}, {args.runs} run(s)\n"
     )
