@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,32 @@ def _tree(pid: int) -> list[int]:
         found.append(current)
         todo.extend(children.get(current, []))
     return found
+
+
+class PeakRss:
+    """The peak RSS of a process tree, sampled every 0.2 s in a thread from start() to stop()."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.samples = [tree_rss_kib(pid)]
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.2):
+            self.samples.append(tree_rss_kib(self.pid))
+
+    def start(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    @property
+    def mib(self) -> float:
+        return max(self.samples) / 1024
 
 
 def tree_rss_kib(pid: int) -> int:

@@ -30,13 +30,13 @@ import argparse
 import os
 import statistics
 import tempfile
-import threading
 from datetime import datetime
 from pathlib import Path
 
 from mailprobe.jobs import JobStore
 from mailprobe.redisconn import get_redis
 from tests.bench.common import (
+    PeakRss,
     bench_env,
     bench_test,
     ended_count,
@@ -45,7 +45,6 @@ from tests.bench.common import (
     stop,
     submit,
     tree_cpu_seconds,
-    tree_rss_kib,
 )
 from tests.bench.delay_sink import DelaySink
 from tests.smtp_servers import free_port
@@ -111,15 +110,7 @@ def run(
     worker = start_worker(env, pool, concurrency, log)
     try:
         cpu_before = tree_cpu_seconds(worker.pid)
-        peak_rss = [tree_rss_kib(worker.pid)]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(0.2):
-                peak_rss.append(tree_rss_kib(worker.pid))
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
+        peak_rss = PeakRss(worker.pid).start()
 
         def ended() -> bool:
             if sink.accepted - accepted_before < tests:
@@ -129,8 +120,7 @@ def run(
         wait_for(ended, 1800, f"{tests} tests on {pool}")
         cpu = tree_cpu_seconds(worker.pid) - cpu_before
         stats = client.info("stats")
-        done.set()
-        sampler.join()
+        peak_rss.stop()
         elapsed = sink.last_at - sink.first_at
         jobs = JobStore(client, 3600)
         gaps = sorted(refill_gaps(jobs, ids, concurrency)) or [0.0]
@@ -143,7 +133,7 @@ def run(
             "delivered": sink.accepted - accepted_before,
             "duplicates": sink.duplicates,
             "cpu": cpu,
-            "rss_mib": max(peak_rss) / 1024,
+            "rss_mib": peak_rss.mib,
             "reads": _per_test(stats, stats_before, "total_reads_processed", tests),
             "commands": _per_test(stats, stats_before, "total_commands_processed", tests),
         }

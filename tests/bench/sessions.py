@@ -26,7 +26,6 @@ import resource
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from mailprobe.liveness import alive_count
 from mailprobe.redisconn import get_redis
 from mailprobe.settings import Settings
 from tests.bench.common import (
+    PeakRss,
     bench_env,
     bench_test,
     ended_count,
@@ -44,7 +44,6 @@ from tests.bench.common import (
     stop,
     submit,
     tree_cpu_seconds,
-    tree_rss_kib,
 )
 from tests.bench.delay_sink import DelaySink
 from tests.bench.loop_lag import FILE_VARIABLE
@@ -91,15 +90,7 @@ def run(sessions: int, delay: float, root: Path) -> dict[str, float]:
         wait_for(lambda: alive_count(client) > 0, 60, "the worker to beat")
         started = time.time()
         cpu_before = tree_cpu_seconds(worker.pid)
-        peak_rss = [tree_rss_kib(worker.pid)]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(0.2):
-                peak_rss.append(tree_rss_kib(worker.pid))
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
+        peak_rss = PeakRss(worker.pid).start()
 
         def ended() -> bool:
             assert worker is not None and worker.poll() is None, "the worker exited"
@@ -109,8 +100,7 @@ def run(sessions: int, delay: float, root: Path) -> dict[str, float]:
 
         wait_for(ended, 1800, f"{sessions} sessions")
         cpu = tree_cpu_seconds(worker.pid) - cpu_before
-        done.set()
-        sampler.join()
+        peak_rss.stop()
         jobs = JobStore(client, 3600)
         statuses = [stored.job.status for stored in map(jobs.load, ids) if stored is not None]
         records = [line.split() for line in lag_file.read_text().splitlines()]
@@ -124,7 +114,7 @@ def run(sessions: int, delay: float, root: Path) -> dict[str, float]:
             "duplicates": sink.duplicates,
             "seconds": sink.last_at - sink.first_at,
             "cpu": cpu,
-            "rss_mib": max(peak_rss) / 1024,
+            "rss_mib": peak_rss.mib,
             "lag_p50_ms": 1000 * statistics.median(lags),
             "lag_p99_ms": 1000 * percentile(lags, 0.99),
             "lag_max_ms": 1000 * max(lags),
