@@ -7,11 +7,7 @@ twice was sent twice. (Message-IDs cannot tell: each attempt makes a new one.)
 
 A message is accepted when the sink sends its 250 after DATA, as a server that commits then
 does: one whose client is gone by then (its worker killed during the reply's delay) never
-got a 250, and is not counted. A job sent again although an accepted copy's session went on
-past its 250 (to QUIT: the worker had read the 250, and records it before it goes on) is
-counted apart, by job, in `resent_after_record`: that is a second send no worker may make. One sent
-again after a copy whose session ended at its 250 can be SMTP's own window (RFC 1047): the
-worker died between reading the 250 and recording it.
+got a 250, and is not counted.
 Given a TLS context, it offers STARTTLS, or with `implicit` speaks TLS from the first byte.
 """
 
@@ -46,8 +42,6 @@ class DelaySink:
         self.first_at = 0.0  # monotonic time of the first session since reset()
         self.last_at = 0.0  # ... and of the last message accepted
         self.by_job: Counter[bytes] = Counter()  # messages accepted, by job id
-        self.went_on: set[bytes] = set()  # jobs with a copy whose session went on past its 250
-        self.resent_after_record: Counter[bytes] = Counter()  # ... accepted again after that
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -106,7 +100,6 @@ class DelaySink:
         self.peak = max(self.peak, self.in_flight)
         self.first_at = self.first_at or time.monotonic()
         secure = self.implicit
-        accepted_job: bytes | None = None  # the job of the message this session delivered
         try:
             await self._reply(writer, b"220 delay-sink ESMTP\r\n")
             while True:
@@ -134,16 +127,11 @@ class DelaySink:
                     if reader.at_eof() or writer.is_closing():
                         return  # the client is gone: no 250, nothing committed
                     self.by_job[job] += 1
-                    if job in self.went_on:
-                        self.resent_after_record[job] += 1
                     self.accepted += 1
                     self.last_at = time.monotonic()
                     writer.write(b"250 2.0.0 queued\r\n")
                     await writer.drain()
-                    accepted_job = job
                 elif verb == b"QUIT":
-                    if accepted_job is not None:
-                        self.went_on.add(accepted_job)
                     await self._reply(writer, b"221 bye\r\n")
                     return
                 else:
