@@ -38,6 +38,7 @@ from mailprobe.jobs import new_job
 from mailprobe.models.base import ms_time
 from mailprobe.models.jobs import Job, RetestRun
 from mailprobe.providers import ProviderStore, StoredProvider
+from mailprobe.redisconn import get_redis
 from mailprobe.schedule import Due, RetestSchedule, next_due
 from mailprobe.settings import Settings
 from worker.runtime import runtime
@@ -64,7 +65,10 @@ class RetestRuntime:
 @lru_cache(maxsize=1)
 def retest_runtime() -> RetestRuntime:
     rt = runtime()
-    client, ttl = rt.jobs.redis, rt.settings.result_ttl
+    # The worker's plain client (one pool per process), not the job store's grouped one:
+    # these stores are not a session's hot path, and a grouped client must never carry a
+    # blocking command (mailprobe/redisgroup.py).
+    client, ttl = get_redis(rt.settings, worker=True), rt.settings.result_ttl
     return RetestRuntime(
         settings=rt.settings,
         schedule=RetestSchedule(client, ttl),
